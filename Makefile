@@ -1,0 +1,29 @@
+# Two entry points (see README): `make replicate` and `make test`.
+# Both create/reuse .venv; torch comes from the pinned CPU wheel, never a CUDA build.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PROFILE ?= quick
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.srlib-installed
+
+.PHONY: setup replicate test lint
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name srlib --display-name "Python (srlib)"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+replicate: $(STAMP)
+	$(BIN)/srlib replicate --profile $(PROFILE)
+
+lint: $(STAMP)
+	$(BIN)/ruff check srlib tests benchmarks notebooks
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest tests

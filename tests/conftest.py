@@ -1,0 +1,45 @@
+"""Shared fixtures. Benchmark data comes from a mirror: `$SRLIB_MIRROR`, else `../shared/datasets` beside the
+checkout. Without one, data tests skip with the reason -- except when `$SRLIB_REQUIRE_DATA` is set (CI), where a
+missing mirror is a failure."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _mirror() -> Path | None:
+    env = os.environ.get("SRLIB_MIRROR")
+    candidates = [Path(env)] if env else [REPO.parent / "shared" / "datasets"]
+    for path in candidates:
+        if (path / "MANIFEST.tsv").is_file() or (path / "Set5").is_dir():
+            return path
+    return None
+
+
+@pytest.fixture(scope="session")
+def mirror_dir() -> Path:
+    path = _mirror()
+    if path is None:
+        reason = (
+            "benchmark data mirror not found: set SRLIB_MIRROR to a folder laid out as <Set>/<file> "
+            "(e.g. ../shared/datasets)"
+        )
+        if os.environ.get("SRLIB_REQUIRE_DATA"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="session")
+def data_dir(mirror_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory filled (and sha256-verified) from the mirror once per test session."""
+    from srlib.data.prepare import prepare
+
+    target = tmp_path_factory.mktemp("data")
+    prepare(sets=None, data_dir=target, mirror=mirror_dir, progress=False)
+    return target
