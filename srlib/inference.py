@@ -6,6 +6,8 @@ paper's Section 4.1 describes for display.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import nn
@@ -14,13 +16,21 @@ from srlib.color import rgb2ycbcr, ycbcr2rgb
 from srlib.imresize import imresize
 
 
+@dataclass(frozen=True)
+class SRResult:
+    """An SR image and how it was computed (`mode`: "whole" or "tiled"), so results can record it."""
+
+    image: np.ndarray
+    mode: str
+
+
 def _to_uint8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.round(x), 0, 255).astype(np.uint8)
 
 
 @torch.no_grad()
-def super_resolve(model: nn.Module, lr: np.ndarray, device: str | torch.device | None = None) -> np.ndarray:
-    """Super-resolve one HxWx3 uint8 RGB image with `model`; returns the (H*s)x(W*s)x3 uint8 result."""
+def super_resolve(model: nn.Module, lr: np.ndarray, device: str | torch.device | None = None) -> SRResult:
+    """Super-resolve one HxWx3 uint8 RGB image with `model`; the result is (H*s)x(W*s)x3 uint8."""
     if lr.dtype != np.uint8 or lr.ndim != 3 or lr.shape[2] != 3:
         raise ValueError(f"expected an HxWx3 uint8 RGB image, got {lr.dtype} array of shape {lr.shape}")
     device = torch.device(device) if device is not None else next(model.parameters(), torch.empty(0)).device
@@ -34,4 +44,4 @@ def super_resolve(model: nn.Module, lr: np.ndarray, device: str | torch.device |
     else:
         x = torch.from_numpy(lr).permute(2, 0, 1).float().div(255.0)[None].to(device)
         sr = model(x)[0].permute(1, 2, 0).double().cpu().numpy() * 255.0
-    return _to_uint8(sr)
+    return SRResult(_to_uint8(sr), "whole")
