@@ -102,8 +102,8 @@ def _resize_axis_np(x: np.ndarray, axis: int, indices: np.ndarray, weights: np.n
 
 
 def _resize_axis_torch(x: torch.Tensor, dim: int, indices: np.ndarray, weights: np.ndarray) -> torch.Tensor:
-    idx = torch.from_numpy(indices).to(x.device)
-    w = torch.from_numpy(weights).to(device=x.device, dtype=x.dtype)
+    idx = torch.tensor(indices, device=x.device)
+    w = torch.tensor(weights, device=x.device, dtype=x.dtype)
     shape = [1] * x.ndim
     shape[dim] = indices.shape[0]
     out = x.index_select(dim, idx[:, 0]) * w[:, 0].reshape(shape)

@@ -1,0 +1,84 @@
+"""`srlib evaluate`: score a model on the benchmark sets (PSNR/SSIM on Y, docs/protocol.md).
+
+Writes one CSV row per image (`--out`) and the set means beside it (`<out stem>_means.csv`), prints the means
+and, for a model of the paper's Table 2, the paper's values and the differences.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+DEFAULT_SCALES = (2, 3, 4)
+DEFAULT_SETS = ("Set5", "Set14", "BSD100", "Urban100")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", default="bicubic", help="registry name of the model (default: bicubic; see `srlib models`)"
+    )
+    parser.add_argument(
+        "--scales",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_SCALES),
+        metavar="S",
+        help="upscaling factors (default: 2 3 4)",
+    )
+    parser.add_argument(
+        "--sets",
+        nargs="+",
+        default=list(DEFAULT_SETS),
+        metavar="SET",
+        help="test sets (default: Set5 Set14 BSD100 Urban100; prepare them with `srlib data prepare`)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="FILE.csv",
+        help="per-image CSV to write (default: <results>/evaluate_<model>.csv); means go to FILE_means.csv",
+    )
+    parser.add_argument(
+        "--data-dir", help="data directory holding <Set>/<file> (default: $SRLIB_DATA or data/)"
+    )
+    parser.add_argument("--device", help="torch device, e.g. cpu or cuda (default: where the model is)")
+    parser.add_argument("--name", help="label for the model in the output (default: the model name)")
+    parser.add_argument("--self-ensemble", action="store_true", help="x8 geometric self-ensemble")
+    parser.add_argument("--save-dir", help="also save every SR image as DIR/<set>/x<scale>/<image>.png")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def model_spec(args: argparse.Namespace) -> tuple[Any, str]:
+    """What to evaluate: (registry name or callable scale -> nn.Module, label for the rows)."""
+    return args.model, args.name or args.model.lower()
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from srlib import paths
+    from srlib.evaluate import compare_with_paper, evaluate, means_path, set_means, to_markdown
+    from srlib.metrics import PROTOCOL
+    from srlib.paper import TABLE2_MODELS
+
+    model, label = model_spec(args)
+    out = Path(args.out) if args.out else paths.results_dir() / f"evaluate_{label}.csv"
+    rows = evaluate(
+        model,
+        args.scales,
+        args.sets,
+        data_dir=args.data_dir,
+        out_csv=out,
+        device=args.device,
+        progress=not args.no_progress,
+        self_ensemble=args.self_ensemble,
+        save_dir=args.save_dir,
+        name=label,
+    )
+    means = set_means(rows)
+    print(f"Protocol: {PROTOCOL}\n")
+    if isinstance(model, str) and model.lower() in TABLE2_MODELS:
+        print(to_markdown(compare_with_paper(means, paper_model=model)))
+    else:
+        print(to_markdown(means))
+    print(f"per-image rows: {out}\nset means:      {means_path(out)}")
+    return 0
