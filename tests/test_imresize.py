@@ -1,4 +1,4 @@
-"""MATLAB imresize: closed-form cases, MATLAB's own weights, PIL as an independent reference, numpy == torch."""
+"""MATLAB imresize: closed-form cases, MATLAB's own weights, PIL as independent reference, numpy == torch."""
 
 from __future__ import annotations
 
