@@ -1,0 +1,273 @@
+"""Training profiles (data, in `srlib/train/profiles/*.json`) and the resolved configuration of one run.
+
+A *profile* is a JSON file with shared defaults and per-model sizes; a *run config* is what one training of
+one model at one scale uses: `resolve_config(model, scale, profile, overrides)` merges
+
+    profile["defaults"]  <-  profile["models"][model]["train"]  <-  --set overrides
+
+and puts `profile["models"][model]["options"]` under `model_options`. Overrides use dotted keys into the run
+config (`optimizer.lr=2e-4`, `model_options.channels=16`, `iterations=500`) and JSON values (`true`, `[1, 2]`,
+`"text"`; a value that is not valid JSON is taken as a plain string). Unknown keys are refused with the list
+of valid ones, so a typo never silently trains the wrong thing.
+
+The config hash (`config_hash`) covers everything that changes the trained weights; the `runtime` section
+(device, loader workers, progress bar, logging / checkpoint / validation cadence) is excluded, so a run can be
+resumed on another device or with another checkpoint cadence, but never with another recipe.
+The schema is documented in docs/training.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+PROFILE_NAMES = ("smoke", "quick", "paper")
+
+# Keys of the run config; anything else in an override is a typo. Values are checked in `validate_config`.
+RUN_KEYS = (
+    "profile",
+    "model",
+    "scale",
+    "model_options",
+    "seed",
+    "iterations",
+    "batch_size",
+    "hr_patch",
+    "optimizer",
+    "schedule",
+    "loss",
+    "grad_clip",
+    "amp",
+    "data",
+    "validation",
+    "export",
+    "runtime",
+)
+# Sub-keys that may be added by an override even if the profile does not list them.
+OPEN_SECTIONS = ("model_options",)
+# Keys that never change the weights; excluded from the hash so resuming may change them.
+UNHASHED = ("runtime",)
+
+LOSSES = ("l1", "mse", "charbonnier")
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("step", "multistep", "constant")
+AMP_MODES = (None, "bf16", "fp16")
+
+
+class ConfigError(ValueError):
+    """A profile, an override or a resumed run's config is invalid; the message says what to change."""
+
+
+def profile_path(name_or_path: str | Path) -> Path:
+    """The JSON file of a built-in profile name (smoke, quick, paper) or an explicit path to a JSON file."""
+    text = str(name_or_path)
+    if text.endswith(".json") or "/" in text or "\\" in text:
+        path = Path(text)
+        if not path.is_file():
+            raise ConfigError(f"profile file {path} does not exist")
+        return path
+    if text not in PROFILE_NAMES:
+        raise ConfigError(
+            f"unknown profile {text!r}; built-in profiles: {', '.join(PROFILE_NAMES)} "
+            "(or give a path to a JSON file)"
+        )
+    return Path(str(resources.files("srlib.train") / "profiles" / f"{text}.json"))
+
+
+def load_profile(name_or_path: str | Path) -> dict[str, Any]:
+    """Load a profile (built-in name or JSON path) and check its structure."""
+    path = profile_path(name_or_path)
+    try:
+        profile = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"profile {path} is not valid JSON: {exc}") from exc
+    for key in ("name", "description", "defaults", "models", "reductions", "evaluation"):
+        if key not in profile:
+            raise ConfigError(f"profile {path} has no {key!r} section")
+    unknown = sorted(set(profile["defaults"]) - set(RUN_KEYS))
+    if unknown:
+        raise ConfigError(f"profile {path}: unknown default key(s) {unknown}; valid: {', '.join(RUN_KEYS)}")
+    return profile
+
+
+def parse_value(text: str) -> Any:
+    """An override value: JSON if it parses (numbers, true/false/null, lists, objects, quoted strings), else
+    the raw string (so `loss=mse` works without quotes)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """`["a.b=1", "loss=mse"]` -> `{"a.b": 1, "loss": "mse"}` (the CLI's repeated `--set key=value`)."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} is not of the form key=value (e.g. optimizer.lr=2e-4)")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `base` with `update` merged in recursively (dicts merge, everything else replaces)."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _valid_paths(tree: dict[str, Any], prefix: str = "") -> list[str]:
+    paths = []
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        paths.append(path)
+        if isinstance(value, dict):
+            paths.extend(_valid_paths(value, path + "."))
+    return paths
+
+
+def apply_overrides(config: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Set dotted keys in a copy of `config`; unknown keys raise ConfigError listing the valid ones."""
+    out = copy.deepcopy(config)
+    for dotted, value in overrides.items():
+        parts = dotted.split(".")
+        node = out
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            open_section = parts[0] in OPEN_SECTIONS and i >= 1
+            if not isinstance(node, dict) or (part not in node and not open_section):
+                valid = ", ".join(p for p in _valid_paths(config) if p not in ("profile", "model", "scale"))
+                raise ConfigError(f"unknown config key {dotted!r}; valid keys: {valid}")
+            if last:
+                if isinstance(node.get(part), dict) and isinstance(value, dict):
+                    node[part] = deep_merge(node[part], value)
+                else:
+                    node[part] = value
+            else:
+                if part not in node:
+                    node[part] = {}
+                node = node[part]
+    return out
+
+
+def resolve_config(
+    model: str,
+    scale: int,
+    profile: str | Path | dict[str, Any] = "smoke",
+    overrides: dict[str, Any] | list[str] | None = None,
+) -> dict[str, Any]:
+    """The complete run config for training `model` at `scale` with `profile` and `overrides`."""
+    prof = load_profile(profile) if not isinstance(profile, dict) else profile
+    model = model.lower()
+    entries = prof["models"]
+    if model not in entries:
+        raise ConfigError(
+            f"profile {prof['name']!r} has no entry for model {model!r}; "
+            f"it defines: {', '.join(sorted(entries))}"
+        )
+    entry = entries[model]
+    config = deep_merge(prof["defaults"], entry.get("train", {}))
+    config["profile"] = prof["name"]
+    config["model"] = model
+    config["scale"] = int(scale)
+    config["model_options"] = copy.deepcopy(entry.get("options", {}))
+    if isinstance(overrides, list):
+        overrides = parse_overrides(overrides)
+    for key in ("profile", "model", "scale"):
+        if overrides and key in overrides:
+            raise ConfigError(f"{key!r} cannot be overridden; pass it as its own argument")
+    config = apply_overrides(config, overrides or {})
+    ordered = {k: config[k] for k in RUN_KEYS if k in config}
+    validate_config(ordered)
+    return ordered
+
+
+def validate_config(config: dict[str, Any]) -> None:
+    """Raise ConfigError for values that cannot work (checked before any training starts)."""
+    missing = [k for k in RUN_KEYS if k not in config]
+    if missing:
+        raise ConfigError(f"run config lacks {missing}")
+    scale = config["scale"]
+    if scale not in (2, 3, 4):
+        raise ConfigError(f"scale must be 2, 3 or 4, got {scale}")
+    hr = config["hr_patch"]
+    if not isinstance(hr, int) or hr <= 0 or hr % scale:
+        raise ConfigError(
+            f"hr_patch={hr!r} must be a positive integer divisible by the scale {scale} "
+            f"(LR patch = hr_patch / scale); use a multiple of 12 to serve x2, x3 and x4"
+        )
+    for key in ("iterations", "batch_size"):
+        if not isinstance(config[key], int) or config[key] <= 0:
+            raise ConfigError(f"{key} must be a positive integer, got {config[key]!r}")
+    opt = config["optimizer"]
+    if opt.get("name") not in OPTIMIZERS:
+        raise ConfigError(f"optimizer.name must be one of {OPTIMIZERS}, got {opt.get('name')!r}")
+    if not (isinstance(opt.get("lr"), (int, float)) and opt["lr"] > 0):
+        raise ConfigError(f"optimizer.lr must be a positive number, got {opt.get('lr')!r}")
+    sched = config["schedule"]
+    if sched.get("name") not in SCHEDULES:
+        raise ConfigError(f"schedule.name must be one of {SCHEDULES}, got {sched.get('name')!r}")
+    loss = config["loss"]
+    if loss.get("name") not in LOSSES:
+        raise ConfigError(f"loss.name must be one of {LOSSES}, got {loss.get('name')!r}")
+    if config["amp"] not in AMP_MODES:
+        raise ConfigError(f"amp must be null, 'bf16' or 'fp16', got {config['amp']!r}")
+    if config["export"] not in ("last", "best"):
+        raise ConfigError(f"export must be 'last' or 'best', got {config['export']!r}")
+    if config["grad_clip"] is not None and not (
+        isinstance(config["grad_clip"], (int, float)) and config["grad_clip"] > 0
+    ):
+        raise ConfigError(f"grad_clip must be null or a positive number, got {config['grad_clip']!r}")
+    rt = config["runtime"]
+    for key in ("ckpt_every", "keep_last", "log_every"):
+        if not isinstance(rt.get(key), int) or rt[key] <= 0:
+            raise ConfigError(f"runtime.{key} must be a positive integer, got {rt.get(key)!r}")
+    if not isinstance(rt.get("val_every"), int) or rt["val_every"] < 0:
+        raise ConfigError(
+            f"runtime.val_every must be an integer >= 0 (0 = only at the end), got {rt.get('val_every')!r}"
+        )
+
+
+def hashed_part(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k not in UNHASHED}
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """sha256 (hex, first 16 digits) of the canonical JSON of the weight-relevant part of the run config."""
+    text = json.dumps(hashed_part(config), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def config_diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Human-readable differences between two (hashed parts of) configs: `key: old -> new`."""
+    lines = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            lines.extend(config_diff(a, b, f"{prefix}{key}."))
+        elif a != b:
+            lines.append(f"{prefix}{key}: {json.dumps(a)} -> {json.dumps(b)}")
+    return lines
+
+
+def eval_plan(profile: str | Path | dict[str, Any], model: str) -> dict[str, Any]:
+    """The evaluation a profile declares for `model`: `{"sets": [...], "max_images": {set: n}}`.
+
+    `max_images[set] = n` means: evaluate the first n images of that set in sorted file order (a declared
+    reduction that table captions print); sets not listed are evaluated in full.
+    """
+    prof = load_profile(profile) if not isinstance(profile, dict) else profile
+    ev = prof["evaluation"]
+    plan = {"sets": list(ev["sets"]), "max_images": dict(ev.get("max_images", {}))}
+    per_model = ev.get("per_model", {}).get(model.lower(), {})
+    plan["max_images"].update(per_model.get("max_images", {}))
+    return plan
