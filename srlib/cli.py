@@ -1,6 +1,6 @@
 """The `srlib` command. Each subcommand lives in `srlib/commands/<name>.py` and exposes
-`add_arguments(parser)` and `run(args) -> int`; command modules import torch & co. inside `run` so that
-`srlib --help` stays fast."""
+`add_arguments(parser)` and `run(args) -> int`. Only the module of the command being run is imported, so
+`srlib --help` stays fast and one command's heavy imports never break another."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 
 COMMANDS: dict[str, str] = {
     "data": "Prepare and verify the benchmark and training sets (mirror or pinned download).",
-    "evaluate": "Evaluate a model (bicubic or a checkpoint) on the test sets; writes per-image CSV.",
+    "evaluate": "Evaluate a model (bicubic or trained weights) on the test sets; writes per-image CSV.",
     "train": "Train a model at one scale with a profile (smoke, quick, paper).",
     "upscale": "Super-resolve your own images with trained weights.",
     "models": "List models and their parameter / multiply-add counts.",
@@ -18,19 +18,23 @@ COMMANDS: dict[str, str] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; the options of `command` (if given) are loaded from its module."""
     parser = argparse.ArgumentParser(prog="srlib", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text in COMMANDS.items():
-        module = importlib.import_module(f"srlib.commands.{name}")
         cmd = sub.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(cmd)
-        cmd.set_defaults(_run=module.run)
+        if name == command:
+            module = importlib.import_module(f"srlib.commands.{name}")
+            module.add_arguments(cmd)
+            cmd.set_defaults(_run=module.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command if command in COMMANDS else None).parse_args(argv)
     return int(args._run(args) or 0)
 
 
