@@ -25,7 +25,7 @@ import sys
 import time
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -52,7 +52,14 @@ _RUN_PARAMS: dict[str, Any] = {
     "multi_scale": bool,
 }
 NOTEBOOK_PARAMS: dict[str, dict[str, Any]] = {
-    "00_data": {**_DATA_PARAMS, "sets": list[str], "scales": list[int], "mirror": str, "out_dir": str},
+    "00_data": {
+        **_DATA_PARAMS,
+        "sets": list[str],
+        "bicubic_sets": list[str],
+        "scales": list[int],
+        "mirror": str,
+        "out_dir": str,
+    },
     "01_train": {
         **_DATA_PARAMS,
         **_RUN_PARAMS,
@@ -69,7 +76,7 @@ NOTEBOOK_PARAMS: dict[str, dict[str, Any]] = {
         "out_csv": str,
         "train_missing": bool,
     },
-    "03_table1_ablation": {**_DATA_PARAMS, "sets": list[str], "results_dir": str, "train_missing": bool},
+    "03_table1_ablation": {**_DATA_PARAMS, "results_dir": str, "train_missing": bool},
     "04_table2": {
         **_DATA_PARAMS,
         "models": list[str],
@@ -682,3 +689,564 @@ def device_info() -> dict[str, Any]:
     except ImportError:
         info["cuda"] = None
     return info
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Runs: where the notebooks put what they train and evaluate (one layout, shared by notebooks and pipeline)
+
+LEARNED_MODELS: tuple[str, ...] = ("srcnn", "vdsr", "lapsrn", "memnet", "mlrn")
+ABLATION_FLAGS: tuple[str, ...] = ("non_local", "second_order", "multi_scale")
+_FLAG_ABBREV = {"non_local": "nl", "second_order": "so", "multi_scale": "ms"}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One trained (or non-learned) model at one scale; MLRN's ablation flags pick a Table 1 variant."""
+
+    model: str
+    scale: int
+    non_local: bool = True
+    second_order: bool = True
+    multi_scale: bool = True
+
+    def __post_init__(self) -> None:
+        from srlib.models import model_factory
+
+        model_factory(self.model)  # unknown names fail here with the list of valid ones
+        if self.model.lower() != "mlrn" and not all(self.flags.values()):
+            raise ValueError(f"ablation flags switch MLRN's branches; {self.model!r} has none to switch off")
+        if self.model.lower() == "mlrn" and not any(self.flags.values()):
+            raise ValueError("an MLRN variant needs at least one of non_local, second_order, multi_scale")
+
+    @property
+    def flags(self) -> dict[str, bool]:
+        return {k: getattr(self, k) for k in ABLATION_FLAGS}
+
+    @property
+    def learned(self) -> bool:
+        return self.model.lower() in LEARNED_MODELS
+
+    @property
+    def run_id(self) -> str:
+        """`mlrn-x2` for the full model, `mlrn-nl-x2` for the variant with only the non-local branch."""
+        return f"{self.label}-x{self.scale}"
+
+    @property
+    def label(self) -> str:
+        """The model column of evaluation rows: `mlrn`, `mlrn-nl`, `bicubic`, ..."""
+        flags = self.flags
+        on = [_FLAG_ABBREV[k] for k, v in flags.items() if v]
+        return self.model.lower() + ("" if all(flags.values()) else "-" + "-".join(on))
+
+    def run_dir(self, root: Path) -> Path:
+        return Path(root) / "runs" / self.run_id
+
+    def summary_path(self, root: Path) -> Path:
+        return self.run_dir(root) / "summary.json"
+
+    def eval_csv(self, root: Path) -> Path:
+        return Path(root) / "eval" / f"{self.run_id}.csv"
+
+    def overrides(self) -> dict[str, Any]:
+        """Profile overrides that select this variant (none for a full model)."""
+        if all(self.flags.values()):
+            return {}
+        return {f"model_options.{k}": v for k, v in self.flags.items()}
+
+
+def table1_specs() -> list[RunSpec]:
+    """The four MLRN variants of the paper's Table 1, at its scale (srlib.paper.TABLE1_SCALE)."""
+    from srlib.paper import TABLE1, TABLE1_SCALE
+
+    return [RunSpec("mlrn", TABLE1_SCALE, **flags) for flags, _ in TABLE1]
+
+
+def profile_name(profile: str) -> str:
+    """The name of a built-in profile or of a profile JSON file (its "name" field)."""
+    from srlib.train import load_profile
+
+    return str(load_profile(profile)["name"])
+
+
+def results_root(profile: str, results_dir: str | os.PathLike[str] = "") -> Path:
+    """`results_dir` if given, else `<srlib.paths.results_dir()>/<profile name>` (`$SRLIB_RESULTS`)."""
+    return Path(results_dir) if str(results_dir) else paths.results_dir() / profile_name(profile)
+
+
+def run_overrides(
+    spec: RunSpec, seed: int | None = None, overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The profile overrides a training of `spec` uses: its variant's switches, `overrides`, the seed."""
+    opts = {**spec.overrides(), **dict(overrides or {})}
+    if seed is not None:
+        opts["seed"] = seed
+    return opts
+
+
+def _opt_path(value: str | os.PathLike[str]) -> Path | None:
+    return Path(value) if str(value) else None
+
+
+def train_run(
+    spec: RunSpec,
+    profile: str,
+    *,
+    seed: int | None = None,
+    resume: bool = True,
+    overrides: Mapping[str, Any] | None = None,
+    out_dir: str | os.PathLike[str] = "",
+    data_dir: str | os.PathLike[str] = "",
+    results_dir: str | os.PathLike[str] = "",
+) -> Any:
+    """Train `spec` with `profile` into its run folder (default `<results>/runs/<run_id>`); returns the
+    `srlib.train.TrainSummary`. A finished run is returned as it is (training resumes, never restarts)."""
+    from srlib.train import train
+
+    out = _opt_path(out_dir) or spec.run_dir(results_root(profile, results_dir))
+    opts = run_overrides(spec, seed, overrides)
+    return train(spec.model, spec.scale, profile, opts, out, resume=resume, data_dir=_opt_path(data_dir))
+
+
+def trained_weights(spec: RunSpec, root: Path) -> Path | None:
+    """The weights file a finished run of `spec` under `root` exported, or None if it has not finished."""
+    try:
+        summary = json.loads(spec.summary_path(root).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    weights = Path(summary.get("weights", ""))
+    return weights if weights.is_file() else None
+
+
+class MissingResultError(FileNotFoundError):
+    """A notebook needs a run or an evaluation that has not been produced (and may not produce it)."""
+
+
+def run_weights(
+    spec: RunSpec,
+    profile: str,
+    *,
+    data_dir: str | os.PathLike[str] = "",
+    results_dir: str | os.PathLike[str] = "",
+    train_missing: bool = False,
+) -> Path:
+    """The exported weights of `spec`'s run; a missing run is trained first only with `train_missing=True`
+    (a notebook run on its own), otherwise MissingResultError names the step that produces it."""
+    root = results_root(profile, results_dir)
+    path = trained_weights(spec, root)
+    if path is None and train_missing:
+        train_run(spec, profile, data_dir=data_dir, results_dir=results_dir)
+        path = trained_weights(spec, root)
+    if path is None:
+        raise MissingResultError(
+            f"{spec.run_id}: no trained weights under {spec.run_dir(root)}; run notebook 01_train for it "
+            f"(srlib replicate --profile {profile} --only 01_train-{spec.run_id}) or pass train_missing=True"
+        )
+    return path
+
+
+def evaluate_run(
+    spec: RunSpec,
+    profile: str,
+    *,
+    sets: Iterable[str],
+    weights: str | os.PathLike[str] = "",
+    out_csv: str | os.PathLike[str] = "",
+    data_dir: str | os.PathLike[str] = "",
+    results_dir: str | os.PathLike[str] = "",
+    train_missing: bool = False,
+) -> Any:
+    """Evaluate `spec` on `sets` (the profile's declared image subsets applied) and write the per-image rows
+    to `out_csv` (default `<results>/eval/<run_id>.csv`, set means beside it); returns the rows.
+
+    A learned model uses `weights`, else its run's exported weights; a missing run is trained first only with
+    `train_missing=True` (a notebook run on its own), otherwise it is an error naming the step to run.
+    """
+    from srlib.evaluate import evaluate
+    from srlib.train import eval_plan
+
+    root = results_root(profile, results_dir)
+    model: Any = spec.model.lower()
+    if spec.learned:
+        path = _opt_path(weights) or run_weights(
+            spec, profile, data_dir=data_dir, results_dir=results_dir, train_missing=train_missing
+        )
+
+        def model(scale: int, path: Path = path) -> Any:
+            from srlib.weights import load_model
+
+            return load_model(path, model=spec.model, scale=scale)
+
+    out = _opt_path(out_csv) or spec.eval_csv(root)
+    return evaluate(
+        model,
+        [spec.scale],
+        list(sets),
+        data_dir=_opt_path(data_dir),
+        out_csv=out,
+        progress=False,
+        name=spec.label,
+        max_images=eval_plan(profile, spec.model)["max_images"],
+    )
+
+
+def collect_means(
+    specs: Iterable[RunSpec],
+    profile: str,
+    sets: Iterable[str],
+    *,
+    data_dir: str | os.PathLike[str] = "",
+    results_dir: str | os.PathLike[str] = "",
+    train_missing: bool = False,
+) -> Any:
+    """Set means of every spec's evaluation (columns run_id, model, set, scale, images, psnr, ssim).
+
+    Evaluations that are missing, or lack one of `sets`, are produced only with `train_missing=True`;
+    otherwise the error lists every missing one.
+    """
+    import pandas as pd
+
+    from srlib.evaluate import set_means
+
+    root = results_root(profile, results_dir)
+    sets = list(sets)
+    frames, missing = [], []
+    for spec in specs:
+        rows = None
+        csv = spec.eval_csv(root)
+        if csv.is_file():
+            rows = pd.read_csv(csv)
+            if not set(sets) <= set(rows["set"]):
+                rows = None
+        if rows is None and train_missing:
+            rows = evaluate_run(
+                spec, profile, sets=sets, data_dir=data_dir, results_dir=results_dir, train_missing=True
+            )
+        if rows is None:
+            missing.append(spec.run_id)
+            continue
+        frames.append(set_means(rows[rows["set"].isin(sets)]).assign(run_id=spec.run_id))
+    if missing:
+        raise MissingResultError(
+            f"no evaluation on {', '.join(sets)} under {root / 'eval'} for: {', '.join(missing)}; run "
+            f"notebook 02_evaluate for them (srlib replicate --profile {profile}) or pass train_missing=True"
+        )
+    out = pd.concat(frames, ignore_index=True)
+    return out[["run_id", "model", "set", "scale", "images", "psnr", "ssim"]]
+
+
+def write_data_record(sets: Iterable[str], data_dir: str | os.PathLike[str], out_dir: Path) -> Path:
+    """`<out_dir>/data.json`: per set, the number of files and one sha256 over their names and hashes (the
+    data hashes provenance.json reports, and an input of every training step)."""
+    from srlib.weights import training_data_hashes
+
+    record = {"data_dir": str(data_dir), "sets": training_data_hashes(list(sets), _opt_path(data_dir))}
+    path = Path(out_dir) / "data.json"
+    atomic.write_text(path, json.dumps(record, indent=2) + "\n")
+    return path
+
+
+def load_run_model(
+    spec: RunSpec,
+    profile: str,
+    *,
+    data_dir: str | os.PathLike[str] = "",
+    results_dir: str | os.PathLike[str] = "",
+    train_missing: bool = False,
+) -> Any:
+    """The trained model of `spec` (Bicubic needs no training), in eval mode on the CPU."""
+    from srlib.models import build_model
+    from srlib.weights import load_model
+
+    if not spec.learned:
+        return build_model(spec.model, spec.scale).eval()
+    path = run_weights(spec, profile, data_dir=data_dir, results_dir=results_dir, train_missing=train_missing)
+    return load_model(path, model=spec.model, scale=spec.scale)
+
+
+def run_log(spec: RunSpec, root: Path) -> list[dict[str, Any]]:
+    """The training log records (log.jsonl) of `spec`'s run under `root`; empty if it has none."""
+    from srlib.train.loop import RunLog
+
+    return RunLog(spec.run_dir(root) / "log.jsonl").records()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The pipeline: which notebook runs with which parameters, for a profile
+
+# Per-cell limits (seconds): a training cell of the paper profile runs for days on one GPU.
+CELL_TIMEOUTS: dict[str, float] = {"smoke": 900, "quick": 3 * 3600, "paper": 14 * 24 * 3600}
+# Fig. 5: one image per scale from Set5, Set14 and BSD100, as the paper's Section 4.4 describes (it does not
+# name them); "<set>/<image name>".
+FIGURE_IMAGES: dict[int, str] = {2: "Set5/butterfly", 3: "Set14/zebra", 4: "BSD100/img_092"}
+# Sets 00_data checks against the paper's Bicubic row (cheap; Table 2 covers every set).
+BICUBIC_CHECK_SETS: tuple[str, ...] = ("Set5", "Set14")
+
+
+def plan(
+    profile: str,
+    scales: Sequence[int] = (2, 3, 4),
+    *,
+    results_dir: str | os.PathLike[str] = "",
+    data_dir: str | os.PathLike[str] = "",
+    mirror: str | os.PathLike[str] = "",
+) -> list[Step]:
+    """Every step of the replication for `profile` at `scales`, in dependency order: data; one training
+    and one evaluation per learned model and scale (plus Table 1's three partial MLRN variants at x2);
+    Bicubic evaluations; Table 1 (only when x2 is planned), Table 2 and the figures."""
+    from srlib.paper import TABLE1_SCALE, TABLE2_MODELS, TEST_SETS
+    from srlib.train import eval_plan, load_profile, resolve_config
+
+    prof = load_profile(profile)
+    scales = sorted(dict.fromkeys(int(s) for s in scales))
+    if not scales or any(s not in (2, 3, 4) for s in scales):
+        raise ValueError(f"scales must be among 2, 3, 4; got {scales}")
+    root = results_root(profile, results_dir)
+    data = str(Path(data_dir) if str(data_dir) else paths.data_dir())
+    eval_sets = list(dict.fromkeys(s for m in TABLE2_MODELS for s in eval_plan(profile, m)["sets"]))
+    eval_sets.sort(key=lambda s: TEST_SETS.index(s) if s in TEST_SETS else len(TEST_SETS))
+    train_sets = []
+    for m in LEARNED_MODELS:
+        cfg = resolve_config(m, scales[0], profile)
+        train_sets += [*cfg["data"]["train_sets"], cfg["validation"]["set"]]
+    images = {s: FIGURE_IMAGES[s] for s in scales}
+    figure_sets = [img.split("/")[0] for img in images.values()]
+    prep_sets = list(dict.fromkeys([*eval_sets, *figure_sets, *train_sets]))
+    data_json = root / "data.json"
+    common = {"profile": profile, "data_dir": data}
+    steps = [
+        Step(
+            "00_data",
+            "00_data",
+            {
+                **common,
+                "sets": prep_sets,
+                "bicubic_sets": [s for s in BICUBIC_CHECK_SETS if s in prep_sets],
+                "scales": scales,
+                "mirror": str(mirror),
+                "out_dir": str(root),
+            },
+            outputs=(data_json, *(Path(data) / s for s in prep_sets)),
+        )
+    ]
+    specs = [RunSpec(m, s) for s in scales for m in TABLE2_MODELS]
+    if TABLE1_SCALE in scales:
+        specs += [v for v in table1_specs() if v not in specs]
+    for spec in specs:
+        flags = {"model": spec.model, "scale": spec.scale, **spec.flags}
+        inputs: tuple[Path, ...] = (data_json,)
+        after = ("00_data",)
+        if spec.learned:
+            steps.append(
+                Step(
+                    f"01_train-{spec.run_id}",
+                    "01_train",
+                    {
+                        **common,
+                        **flags,
+                        "seed": int(prof["defaults"]["seed"]),
+                        "resume": True,
+                        "overrides": {},
+                        "out_dir": str(spec.run_dir(root)),
+                    },
+                    inputs=(data_json,),
+                    outputs=(spec.summary_path(root),),
+                    after=after,
+                )
+            )
+            inputs, after = (data_json, spec.summary_path(root)), (*after, f"01_train-{spec.run_id}")
+        csv = spec.eval_csv(root)
+        steps.append(
+            Step(
+                f"02_evaluate-{spec.run_id}",
+                "02_evaluate",
+                {
+                    **common,
+                    **flags,
+                    "sets": eval_plan(profile, spec.model)["sets"],
+                    "weights": "",
+                    "out_csv": str(csv),
+                    "train_missing": False,
+                },
+                inputs=inputs,
+                outputs=(csv, csv.with_name(f"{csv.stem}_means.csv")),
+                after=after,
+            )
+        )
+    aggregate = {**common, "results_dir": str(root), "train_missing": False}
+    if TABLE1_SCALE in scales:
+        t1 = table1_specs()
+        steps.append(
+            Step(
+                "03_table1_ablation",
+                "03_table1_ablation",
+                aggregate,
+                inputs=tuple(v.eval_csv(root) for v in t1),
+                outputs=tuple(root / f"table1.{ext}" for ext in ("csv", "md", "tex")),
+                after=tuple(f"02_evaluate-{v.run_id}" for v in t1),
+            )
+        )
+    table2_specs = [RunSpec(m, s) for s in scales for m in TABLE2_MODELS]
+    steps.append(
+        Step(
+            "04_table2",
+            "04_table2",
+            {**aggregate, "models": list(TABLE2_MODELS), "scales": scales, "sets": eval_sets},
+            inputs=tuple(v.eval_csv(root) for v in table2_specs),
+            outputs=tuple(root / f"table2.{ext}" for ext in ("csv", "md", "tex")),
+            after=tuple(f"02_evaluate-{v.run_id}" for v in table2_specs),
+        )
+    )
+    learned = [v for v in table2_specs if v.learned]
+    steps.append(
+        Step(
+            "05_figures",
+            "05_figures",
+            {
+                **aggregate,
+                "models": list(TABLE2_MODELS),
+                "scales": scales,
+                "images": {str(s): img for s, img in images.items()},
+            },
+            inputs=tuple(v.summary_path(root) for v in learned),
+            outputs=(*figure_paths(root, scales),),
+            after=tuple(f"01_train-{v.run_id}" for v in learned),
+        )
+    )
+    return steps
+
+
+def figure_paths(root: Path, scales: Iterable[int]) -> list[Path]:
+    """The PNGs 05_figures writes: one visual comparison per scale and the training curves."""
+    return [
+        *(Path(root) / "figures" / f"fig5_x{s}.png" for s in scales),
+        Path(root) / "figures" / "curves.png",
+    ]
+
+
+def pipeline_provenance(profile: str, root: Path, steps: Sequence[Step]) -> dict[str, Any]:
+    """What provenance.json adds for the pipeline: the profile file and its hash, every training config's
+    hash (srlib.train.config_hash) and the data hashes 00_data recorded."""
+    from srlib.train import config_hash, resolve_config
+    from srlib.train.config import profile_path
+
+    prof_file = profile_path(profile)
+    configs = {}
+    for step in steps:
+        if step.notebook == "01_train":
+            p = step.params
+            spec = RunSpec(p["model"], p["scale"], **{k: p[k] for k in ABLATION_FLAGS})
+            overrides = run_overrides(spec, p["seed"], p["overrides"])
+            configs[spec.run_id] = config_hash(resolve_config(spec.model, spec.scale, profile, overrides))
+    try:
+        data = json.loads((root / "data.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = None
+    return {
+        "profile": {
+            "name": profile_name(profile),
+            "file": str(prof_file),
+            "sha256": _sha256_file(prof_file),
+        },
+        "config_hashes": configs,
+        "data": data,
+    }
+
+
+def run_pipeline(
+    profile: str,
+    scales: Sequence[int] = (2, 3, 4),
+    *,
+    only: Sequence[str] | None = None,
+    force: bool = False,
+    results_dir: str | os.PathLike[str] = "",
+    data_dir: str | os.PathLike[str] = "",
+    mirror: str | os.PathLike[str] = "",
+    cell_timeout: float | None = None,
+    kernel: str = KERNEL_NAME,
+    progress_bar: bool = False,
+    log: Callable[[str], None] = lambda line: print(line, flush=True),
+) -> dict[str, dict[str, Any]]:
+    """Plan and run the replication (see `plan`); `only` restricts it to the named steps (notebook names or
+    step ids) and what they depend on; `force` re-runs the selected steps even if up to date."""
+    notebooks = notebooks_dir()
+    steps = plan(profile, scales, results_dir=results_dir, data_dir=data_dir, mirror=mirror)
+    selected = order_steps(steps, only)
+    name = profile_name(profile)
+    root = results_root(profile, results_dir)
+    targets = [s.id for s in selected if only is None or s.id in only or s.notebook in only]
+    runner = Runner(
+        notebooks,
+        root,
+        kernel=kernel,
+        cell_timeout=CELL_TIMEOUTS.get(name, 3600) if cell_timeout is None else cell_timeout,
+        log=log,
+        progress_bar=progress_bar,
+        provenance_extra=lambda: pipeline_provenance(profile, root, selected),
+    )
+    log(f"replicate: profile {name}, scales {list(scales)}, {len(selected)} steps, results in {root}")
+    return runner.run(selected, force=targets if force else ())
+
+
+def notebooks_dir() -> Path:
+    """The checkout's notebooks/ (the pipeline runs from a source checkout, where the notebooks live)."""
+    root = paths.repo_root()
+    if root is None:
+        raise FileNotFoundError(
+            "srlib replicate runs the notebooks of a source checkout (notebooks/*.ipynb); this srlib is a "
+            "plain install without them: clone the repository and run `make replicate` there"
+        )
+    return root / "notebooks"
+
+
+def comparison_figure(
+    scale: int,
+    image: str,
+    models: Sequence[str],
+    profile: str,
+    *,
+    data_dir: str | os.PathLike[str] = "",
+    results_dir: str | os.PathLike[str] = "",
+    train_missing: bool = False,
+) -> Any:
+    """Fig. 5 for one scale: `image` ("<set>/<name>") super-resolved by every model in `models`, the crop
+    picked by `srlib.figures.pick_crop`, each crop labelled with the whole image's PSNR/SSIM."""
+    from srlib import figures
+    from srlib.data.benchmark import set_files
+    from srlib.data.images import load_image
+    from srlib.evaluate import is_single_channel_file
+    from srlib.imresize import modcrop
+    from srlib.tables import DISPLAY_NAMES
+
+    set_name, _, name = image.partition("/")
+    files = {p.stem: p for p in set_files(set_name, _opt_path(data_dir))}
+    if name not in files:
+        raise ValueError(f"image {name!r} is not in {set_name}; it has {', '.join(sorted(files)[:8])}, ...")
+    hr = modcrop(load_image(files[name]), scale)
+    nets = {
+        DISPLAY_NAMES.get(m, m): load_run_model(
+            RunSpec(m, scale),
+            profile,
+            data_dir=data_dir,
+            results_dir=results_dir,
+            train_missing=train_missing,
+        )
+        for m in models
+    }
+    results = figures.compare_methods(nets, hr, scale, grayscale=is_single_channel_file(files[name]))
+    box = figures.pick_crop(hr, max(24, min(hr.shape[:2]) // 4))
+    return figures.visual_comparison(hr, results, box, f"{image} x{scale} ({profile_name(profile)} profile)")
+
+
+def curves_figure(
+    models: Sequence[str], scales: Sequence[int], profile: str, *, results_dir: str | os.PathLike[str] = ""
+) -> Any:
+    """Training loss and validation PSNR of every learned model's run, one column per scale."""
+    from srlib import figures
+    from srlib.tables import DISPLAY_NAMES
+
+    root = results_root(profile, results_dir)
+    logs = {
+        s: {DISPLAY_NAMES.get(m, m): run_log(RunSpec(m, s), root) for m in models if RunSpec(m, s).learned}
+        for s in scales
+    }
+    return figures.training_curves(logs, profile_name(profile))

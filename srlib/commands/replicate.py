@@ -1,0 +1,103 @@
+"""`srlib replicate`: run the notebook pipeline (papermill) that regenerates Table 1, Table 2 and the figures.
+
+The steps, in order: 00_data (prepare + verify data, Bicubic check), 01_train (one per model, scale and
+Table 1 variant), 02_evaluate (one per trained model and Bicubic), 03_table1_ablation, 04_table2, 05_figures.
+Executed notebooks land in <results>/<profile>/notebooks/; a step whose notebook, parameters, inputs and srlib
+source are unchanged since it last succeeded is skipped, so re-running after an interruption resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument(
+        "--profile",
+        default="quick",
+        help="training profile: smoke (minutes, checks the pipeline), quick (CPU, ~90 min, reduced models), "
+        "paper (the paper's recipe; GPU, days), or a path to a profile JSON (default: quick)",
+    )
+    parser.add_argument(
+        "--scales", type=int, nargs="+", default=[2, 3, 4], metavar="S",
+        help="scales to replicate (default: 2 3 4); Table 1 is planned only when 2 is included",
+    )  # fmt: skip
+    parser.add_argument(
+        "--only", nargs="+", metavar="STEP",
+        help="run only these steps -- notebook names (e.g. 04_table2) or step ids (e.g. 01_train-mlrn-x2, "
+        "see --list) -- and the steps they depend on (those are skipped when up to date)",
+    )  # fmt: skip
+    parser.add_argument("--force", action="store_true", help="re-run the selected steps even if up to date")
+    parser.add_argument(
+        "--list", action="store_true", help="print the planned steps and their state; run nothing"
+    )
+    parser.add_argument(
+        "--results",
+        default="",
+        metavar="DIR",
+        help="results folder of this profile (default: <results>/<profile>, $SRLIB_RESULTS)",
+    )
+    parser.add_argument(
+        "--data-dir", default="", metavar="DIR", help="data folder (default: $SRLIB_DATA or data/)"
+    )
+    parser.add_argument(
+        "--mirror",
+        default="",
+        metavar="DIR",
+        help="local dataset mirror laid out <Set>/<file> (default: $SRLIB_MIRROR)",
+    )
+    parser.add_argument(
+        "--cell-timeout", type=float, default=None, metavar="SECONDS",
+        help="papermill's per-cell time limit (default per profile: smoke 900, quick 10800, paper 14 days)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--kernel",
+        default="srlib",
+        help="Jupyter kernel to run the notebooks with; registered if missing (default: srlib)",
+    )
+
+
+def _list(args: argparse.Namespace) -> int:
+    from srlib import replicate as rp
+
+    steps = rp.plan(args.profile, args.scales, results_dir=args.results, data_dir=args.data_dir,
+                    mirror=args.mirror)  # fmt: skip
+    selected = rp.order_steps(steps, args.only)
+    root = rp.results_root(args.profile, args.results)
+    runner = rp.Runner(rp.notebooks_dir(), root, kernel=args.kernel)
+    for k, step in enumerate(selected, 1):
+        try:
+            state = "up to date" if runner.up_to_date(step, runner.key(step)) else "to run"
+        except rp.StepFailed:
+            state = "to run (inputs not produced yet)"
+        rec = runner.record(step)
+        last = f", last run {rec['wall_s']:.0f} s ({rec['status']})" if rec else ""
+        print(f"{k:3d}. {step.id:32s} {state}{last}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from srlib import replicate as rp
+
+    try:
+        if args.list:
+            return _list(args)
+        rp.run_pipeline(
+            args.profile,
+            args.scales,
+            only=args.only,
+            force=args.force,
+            results_dir=args.results,
+            data_dir=args.data_dir,
+            mirror=args.mirror,
+            cell_timeout=args.cell_timeout,
+            kernel=args.kernel,
+            progress_bar=sys.stderr.isatty(),
+        )
+    except (rp.StepFailed, rp.KernelError, rp.ParameterError, ValueError, FileNotFoundError) as exc:
+        print(f"srlib replicate: {exc}", file=sys.stderr)
+        return 1
+    return 0
