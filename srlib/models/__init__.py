@@ -5,15 +5,22 @@ Interface shared by all models (see docs/architecture.md):
   SR image at `model.scale` (not clamped). Pre-upsampling models (SRCNN, VDSR, MemNet) do their MATLAB-bicubic
   upsampling inside `forward`, so callers never see the difference.
 - attributes `scale: int`, `in_channels: int` (3 = RGB, 1 = Y of YCbCr).
+- optional `published_loss: str` ("l1", "mse" or "charbonnier"; default "l1", the MLRN paper's loss) and
+  `training_outputs(lr) -> list[TrainingTerm]` for models whose published loss supervises more than the final
+  output (LapSRN's pyramid levels, MemNet's multi-supervision). Trainers call the module-level
+  `training_outputs(model, lr)` / `published_loss(model)`, which fall back to the plain forward and L1.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import math
+import numbers
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
+import torch
 from torch import nn
 
 # name -> "module:factory"; factories take (scale, **options) and return an nn.Module.
@@ -60,3 +67,49 @@ def build_model(name: str, scale: int, **options: Any) -> nn.Module:
             + ", ".join(f"{k}={v!r}" for k, v in valid.items())
         )
     return factory(scale=scale, **options)
+
+
+class TrainingTerm(NamedTuple):
+    """One supervised output of a model: `loss += weight * loss_fn(output, target)`.
+
+    `scale` is the output's size relative to the LR input. The target is the HR patch when `scale ==
+    model.scale`, else the HR patch resized by `scale / model.scale` with MATLAB bicubic
+    (`srlib.imresize.imresize`), as LapSRN does for its coarser pyramid levels.
+    """
+
+    output: torch.Tensor
+    scale: float
+    weight: float
+
+
+def training_outputs(model: nn.Module, lr: torch.Tensor) -> list[TrainingTerm]:
+    """The outputs the model's published loss supervises; `[final output]` for models that define none."""
+    method = getattr(model, "training_outputs", None)
+    if method is None:
+        return [TrainingTerm(model(lr), float(model.scale), 1.0)]
+    return list(method(lr))
+
+
+def published_loss(model: nn.Module) -> str:
+    """The per-pixel loss the model's own paper trains with: "l1" (default), "mse" or "charbonnier"."""
+    return str(getattr(model, "published_loss", "l1"))
+
+
+def check_scale(name: str, scale: Any) -> int:
+    """`scale` as an int >= 2, or a ValueError naming the model."""
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Integral) or scale < 2:
+        raise ValueError(f"{name}: scale must be an integer >= 2, got {scale!r}")
+    return int(scale)
+
+
+def check_in_channels(name: str, in_channels: Any) -> int:
+    """`in_channels` as 1 (Y of YCbCr) or 3 (RGB), or a ValueError naming the model."""
+    if isinstance(in_channels, bool) or in_channels not in (1, 3):
+        raise ValueError(f"{name}: in_channels must be 1 (Y) or 3 (RGB), got {in_channels!r}")
+    return int(in_channels)
+
+
+def pre_upsampled_radius(hr_radius: int, scale: int) -> int:
+    """Receptive radius in LR pixels of a network run on the bicubic-upsampled image: its own `hr_radius`
+    (HR pixels) mapped to LR, plus the 2 LR pixels that MATLAB's bicubic taps reach."""
+    return math.ceil(hr_radius / scale) + 2
