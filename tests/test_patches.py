@@ -226,6 +226,7 @@ def test_build_cache_from_the_demo_set(tmp_path):
     assert len(index) == len(os.listdir(tmp_path / "Demo")) and index.scale == 2
     before = stamp(path)
     assert build_cache("Demo", 2, data_dir=tmp_path, progress=False) == path
+    assert build_cache(["demo", "DEMO"], 2, data_dir=tmp_path, progress=False) == path  # canonical names
     assert stamp(path) == before
 
 

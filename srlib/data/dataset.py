@@ -48,7 +48,7 @@ from srlib.data.patches import check_cache, read_crop
 log = logging.getLogger(__name__)
 
 SAMPLING = ("uniform", "area")
-# Handles inherited through fork, kept referenced so that the child never closes them (see _file).
+# Handles inherited through fork, kept referenced so that the child never closes them (see _datasets).
 _INHERITED: list[h5py.File] = []
 _255 = np.float32(255.0)
 
@@ -125,7 +125,6 @@ class PatchDataset(Dataset):
             )  # fmt: skip
         keep = np.flatnonzero(fits)
         self.images = tuple(index.images[i] for i in keep)
-        self._rows = keep
         self._hr_offsets, self._hr_shapes = index.hr_offsets[keep], index.hr_shapes[keep]
         self._lr_offsets, self._lr_shapes = index.lr_offsets[keep], index.lr_shapes[keep]
         # per image: number of LR crop positions in y and x
@@ -152,9 +151,9 @@ class PatchDataset(Dataset):
         """The random choices of sample `i` (a pure function of `(seed, i)`)."""
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, self._index(i)]))
         if self._cdf is None:
-            k = int(rng.integers(len(self._rows)))
+            k = int(rng.integers(len(self.images)))
         else:
-            k = min(int(np.searchsorted(self._cdf, rng.random(), side="right")), len(self._rows) - 1)
+            k = min(int(np.searchsorted(self._cdf, rng.random(), side="right")), len(self.images) - 1)
         y = int(rng.integers(self._positions[k, 0]))
         x = int(rng.integers(self._positions[k, 1]))
         if not self.augment:
