@@ -73,6 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from srlib.train.config import ConfigError, config_hash, parse_overrides, resolve_config
+    from srlib.train.loop import TrainingDiverged, train
 
     try:
         overrides = parse_overrides(args.overrides)
@@ -80,8 +81,6 @@ def run(args: argparse.Namespace) -> int:
             config = resolve_config(args.model, args.scale, args.profile, overrides)
             print(json.dumps({"config_hash": config_hash(config), "config": config}, indent=2))
             return 0
-        from srlib.train.loop import TrainingDiverged, train
-
         summary = train(
             args.model,
             args.scale,
@@ -92,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
             data_dir=args.data_dir,
             progress=False if args.no_progress else None,
         )
-    except (ConfigError, TrainingDiverged) as exc:
+    except (ConfigError, TrainingDiverged, FileNotFoundError) as exc:  # data missing: prepare's hint
         print(f"srlib train: error: {exc}", file=sys.stderr)
         return 2
     from srlib.train.distributed import env_info

@@ -271,3 +271,45 @@ def eval_plan(profile: str | Path | dict[str, Any], model: str) -> dict[str, Any
     per_model = ev.get("per_model", {}).get(model.lower(), {})
     plan["max_images"].update(per_model.get("max_images", {}))
     return plan
+
+
+def model_size_notes(profile: str | Path | dict[str, Any], model: str) -> str | None:
+    """`"vdsr: depth 8 (published 20), channels 32 (published 64)"` -- a profile's model options against the
+    constructor defaults (the paper-size / published model); None when the profile uses the defaults."""
+    from srlib.models import model_options
+
+    prof = load_profile(profile) if not isinstance(profile, dict) else profile
+    options = prof["models"].get(model.lower(), {}).get("options", {})
+    defaults = model_options(model)
+    parts = [
+        f"{k} {json.dumps(v)} (default {json.dumps(defaults.get(k))})"
+        for k, v in options.items()
+        if k not in defaults or _normal(defaults[k]) != _normal(v)
+    ]
+    return f"{model.lower()}: " + ", ".join(parts) if parts else None
+
+
+def _normal(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def reductions(profile: str | Path | dict[str, Any], models: list[str] | None = None) -> list[str]:
+    """Every way a profile departs from the paper: its declared list plus one line per model whose size
+    differs from the paper-size / published default (for table captions)."""
+    prof = load_profile(profile) if not isinstance(profile, dict) else profile
+    out = list(prof["reductions"])
+    for model in models if models is not None else list(prof["models"]):
+        note = model_size_notes(prof, model)
+        if note:
+            out.append(note)
+    return out
+
+
+def ablation_overrides(flags: dict[str, bool]) -> dict[str, bool]:
+    """Overrides for one Table 1 variant, e.g. `{"non_local": True, "second_order": False, ...}` ->
+    `{"model_options.non_local": True, ...}` (the flags of `srlib.paper.TABLE1`)."""
+    valid = ("non_local", "second_order", "multi_scale")
+    unknown = sorted(set(flags) - set(valid))
+    if unknown:
+        raise ConfigError(f"unknown ablation flag(s) {unknown}; valid: {', '.join(valid)}")
+    return {f"model_options.{k}": bool(v) for k, v in flags.items()}
