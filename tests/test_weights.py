@@ -79,3 +79,26 @@ def test_no_pickled_code_is_executed(tmp_path: Path, saved: Path) -> None:
     card_path.write_text(json.dumps(card))
     with pytest.raises(Exception, match=r"[Ww]eights only load failed|Unsupported global"):
         load_model(saved)
+
+
+def test_evaluate_command_with_weights(tmp_path: Path, saved: Path) -> None:
+    """`srlib evaluate --weights W.pt` scores the trained model at the card's scale."""
+    import argparse
+
+    import pandas as pd
+
+    from srlib.commands import evaluate as cmd
+    from srlib.data import demo
+
+    demo.materialize(tmp_path / "data")
+    parser = argparse.ArgumentParser()
+    cmd.add_arguments(parser)
+    out = tmp_path / "ev.csv"
+    args = parser.parse_args(["--weights", str(saved), "--sets", "Demo", "--data-dir", str(tmp_path / "data"),
+                              "--out", str(out), "--no-progress"])
+    assert cmd.run(args) == 0
+    rows = pd.read_csv(out)
+    assert set(rows["scale"]) == {2} and set(rows["model"]) == {"vdsr"} and len(rows) == len(demo.images())
+    args = parser.parse_args(["--weights", str(saved), "--scales", "3", "--sets", "Demo", "--out", str(out)])
+    with pytest.raises(SystemExit, match=r"no --weights for scale\(s\) \[3\]"):
+        cmd.run(args)

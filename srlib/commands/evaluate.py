@@ -45,11 +45,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--self-ensemble", action="store_true", help="x8 geometric self-ensemble")
     parser.add_argument("--save-dir", help="also save every SR image as DIR/<set>/x<scale>/<image>.png")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--weights",
+        "--checkpoint",
+        nargs="+",
+        metavar="W.pt",
+        help="trained weights (<name>.pt with its model card <name>.json, as written by `srlib train`), one "
+        "per scale; replaces --model, and --scales defaults to the scales of the given weights",
+    )
 
 
 def model_spec(args: argparse.Namespace) -> tuple[Any, str]:
     """What to evaluate: (registry name or callable scale -> nn.Module, label for the rows)."""
+    if getattr(args, "weights", None):
+        return weights_spec(args)
     return args.model, args.name or args.model.lower()
+
+
+def weights_spec(args: argparse.Namespace) -> tuple[Any, str]:
+    """--weights: a callable scale -> model loaded with srlib.weights.load_model (card checked per scale)."""
+    from srlib.weights import load_model, read_card
+
+    by_scale: dict[int, str] = {}
+    names = set()
+    for path in args.weights:
+        card = read_card(path)
+        scale = int(card["scale"])
+        if scale in by_scale:
+            raise SystemExit(f"srlib evaluate: two weights for x{scale}: {by_scale[scale]}, {path}")
+        by_scale[scale] = path
+        names.add(card["model"])
+    if len(names) > 1:
+        raise SystemExit(f"srlib evaluate: --weights mixes models {sorted(names)}; give one model's weights")
+    if list(args.scales) == list(DEFAULT_SCALES):
+        args.scales = sorted(by_scale)
+    missing = [s for s in args.scales if s not in by_scale]
+    if missing:
+        raise SystemExit(f"srlib evaluate: no --weights for scale(s) {missing}; given: {sorted(by_scale)}")
+
+    def load(scale: int) -> Any:
+        return load_model(by_scale[scale], scale=scale, device=args.device or "cpu")
+
+    return load, args.name or names.pop()
 
 
 def run(args: argparse.Namespace) -> int:
