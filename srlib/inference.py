@@ -173,8 +173,10 @@ def super_resolve(
             f"{getattr(lr, 'shape', '?')}"
         )
     if device is not None:
-        model.to(device)
-    dev = _model_device(model)
+        dev = torch.device(device)
+        model.to(dev)
+    else:
+        dev = _model_device(model)
     options = dict(
         tile=tile, overlap=overlap, self_ensemble=self_ensemble, autocast=autocast, max_pixels=max_pixels
     )
