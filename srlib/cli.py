@@ -20,7 +20,7 @@ COMMANDS: dict[str, str] = {
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; the options of `command` (if given) are loaded from its module."""
-    parser = argparse.ArgumentParser(prog="srlib", description="srlib: replicate the MLRN super-resolution paper.")
+    parser = argparse.ArgumentParser(prog="srlib", description="Replicate the MLRN super-resolution paper.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text in COMMANDS.items():
         cmd = sub.add_parser(name, help=help_text, description=help_text)

@@ -1,6 +1,6 @@
-"""Shared fixtures. Benchmark data comes from a mirror: `$SRLIB_MIRROR`, else `../shared/datasets` beside the
-checkout. Without one, data tests skip with the reason -- except when `$SRLIB_REQUIRE_DATA` is set (CI), where a
-missing mirror is a failure."""
+"""Shared fixtures. Benchmark data comes from a mirror: `$SRLIB_MIRROR`, else `../shared/datasets` beside
+the checkout. Without one, data tests skip with the reason -- except when `$SRLIB_REQUIRE_DATA` is set (CI),
+where a missing mirror is a failure."""
 
 from __future__ import annotations
 
