@@ -21,6 +21,8 @@ import numpy as np
 import torch
 
 _KERNEL_WIDTH = 4.0  # support of the cubic kernel, in input pixels at scale 1
+_BLOCK_BYTES = 1 << 19  # numpy path: output rows are computed in blocks of about this size (cache-resident)
+_DENSE_MAX_RATIO = 64  # torch on CPU: dense matrix product when in_len <= this * taps (measured break-even)
 
 ScaleArg = float | Sequence[float] | None
 ShapeArg = Sequence[int] | None
@@ -92,24 +94,50 @@ def _axis_order(scales: tuple[float, float]) -> tuple[int, int]:
     return (1, 0) if scales[1] < scales[0] else (0, 1)
 
 
-def _resize_axis_np(x: np.ndarray, axis: int, indices: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    shape = [1] * x.ndim
-    shape[axis] = indices.shape[0]
-    out = np.take(x, indices[:, 0], axis=axis) * weights[:, 0].reshape(shape)
-    for p in range(1, indices.shape[1]):
-        out += np.take(x, indices[:, p], axis=axis) * weights[:, p].reshape(shape)
+def _resize_rows_np(x: np.ndarray, indices: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Resize axis 0 of a C-contiguous 2-D float64 array: out[i] = sum_p w[i, p] * x[idx[i, p]], summed in tap
+    order as MATLAB's imresizemex does. Works on blocks of output rows that stay in cache."""
+    n_out, n_taps = indices.shape
+    out = np.empty((n_out, x.shape[1]))
+    block = max(1, _BLOCK_BYTES // (8 * max(1, x.shape[1])))
+    buf = np.empty((min(block, n_out), x.shape[1]))
+    for start in range(0, n_out, block):
+        stop = min(start + block, n_out)
+        acc, tmp = out[start:stop], buf[: stop - start]
+        np.take(x, indices[start:stop, 0], axis=0, out=acc, mode="clip")
+        acc *= weights[start:stop, 0, None]
+        for p in range(1, n_taps):
+            np.take(x, indices[start:stop, p], axis=0, out=tmp, mode="clip")
+            tmp *= weights[start:stop, p, None]
+            acc += tmp
     return out
+
+
+def _resize_axis_np(x: np.ndarray, axis: int, indices: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Resize one axis of a float64 array: that axis is moved first so that every tap gathers whole rows."""
+    moved = np.ascontiguousarray(np.moveaxis(x, axis, 0))
+    out = _resize_rows_np(moved.reshape(moved.shape[0], -1), indices, weights)
+    return np.moveaxis(out.reshape(indices.shape[0], *moved.shape[1:]), 0, axis)
 
 
 def _resize_axis_torch(x: torch.Tensor, dim: int, indices: np.ndarray, weights: np.ndarray) -> torch.Tensor:
+    """Resize one dim of a tensor, differentiably: a dense (out x in) matrix product where that is cheap (on
+    accelerators, or when the axis is short relative to the taps; BLAS then beats gathers), else gathers of
+    whole rows with fused multiply-adds."""
+    n_out, n_taps = indices.shape
+    n_in = x.shape[dim]
+    if x.device.type != "cpu" or n_in <= _DENSE_MAX_RATIO * n_taps:
+        matrix = np.zeros((n_out, n_in))
+        np.add.at(matrix, (np.repeat(np.arange(n_out), n_taps), indices.ravel()), weights.ravel())
+        out = torch.tensor(matrix, device=x.device, dtype=x.dtype) @ x.movedim(dim, -2)
+        return out.movedim(-2, dim)
+    rows = x.movedim(dim, 0).contiguous()
     idx = torch.tensor(indices, device=x.device)
-    w = torch.tensor(weights, device=x.device, dtype=x.dtype)
-    shape = [1] * x.ndim
-    shape[dim] = indices.shape[0]
-    out = x.index_select(dim, idx[:, 0]) * w[:, 0].reshape(shape)
-    for p in range(1, indices.shape[1]):
-        out = out + x.index_select(dim, idx[:, p]) * w[:, p].reshape(shape)
-    return out
+    w = torch.tensor(weights, device=x.device, dtype=x.dtype).reshape(n_out, n_taps, *([1] * (rows.ndim - 1)))
+    out = rows.index_select(0, idx[:, 0]) * w[:, 0]
+    for p in range(1, n_taps):
+        out = torch.addcmul(out, rows.index_select(0, idx[:, p]), w[:, p])
+    return out.movedim(0, dim)
 
 
 def _round_uint8(x: np.ndarray) -> np.ndarray:
@@ -160,7 +188,7 @@ def imresize(img: _Array, scale: ScaleArg = None, output_shape: ShapeArg = None)
     for axis in _axis_order(scales):
         indices, weights = _taps(arr.shape[axis], out_hw[axis], scales[axis])
         out_np = _resize_axis_np(out_np, axis, indices, weights)
-    return out_np
+    return np.ascontiguousarray(out_np)
 
 
 def imresize_uint8(img: np.ndarray, scale: ScaleArg = None, output_shape: ShapeArg = None) -> np.ndarray:
@@ -176,7 +204,7 @@ def imresize_uint8(img: np.ndarray, scale: ScaleArg = None, output_shape: ShapeA
     for axis in _axis_order(scales):
         indices, weights = _taps(img.shape[axis], out_hw[axis], scales[axis])
         out = _round_uint8(_resize_axis_np(out.astype(np.float64), axis, indices, weights))
-    return out
+    return np.ascontiguousarray(out)
 
 
 def _check_scale(func: str, scale: int) -> None:

@@ -23,6 +23,9 @@ class Bicubic(nn.Module):
             raise ValueError(f"Bicubic: in_channels must be 1 (Y) or 3 (RGB), got {in_channels!r}")
         self.scale = scale
         self.in_channels = in_channels
+        # LR pixels of context a tile needs for an exact result (the cubic kernel reaches 2 pixels each way);
+        # srlib.inference uses it as the default tile overlap.
+        self.receptive_radius = 2
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         if lr.ndim != 4 or lr.shape[1] != self.in_channels:
