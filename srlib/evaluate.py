@@ -79,6 +79,7 @@ def evaluate(
     self_ensemble: bool = False,
     save_dir: str | os.PathLike[str] | None = None,
     name: str | None = None,
+    max_images: dict[str, int] | None = None,
 ) -> pd.DataFrame:
     """Score `model` on `sets` at `scales`; returns one row per image (columns `ROW_COLUMNS`).
 
@@ -87,6 +88,8 @@ def evaluate(
     `out_csv`: write the rows there and the set means beside it (`<stem>_means.csv`), atomically.
     `save_dir`: also write every SR image as `<save_dir>/<set>/x<scale>/<image>.png`.
     `self_ensemble`: x8 geometric self-ensemble in `super_resolve`.
+    `max_images`: {set: n} scores only the first n files of that set (manifest order, i.e. sorted), the
+    declared evaluation subset of a training profile (`srlib.train.eval_plan`); other sets in full.
     """
     import torch
     from tqdm.auto import tqdm
@@ -102,7 +105,8 @@ def evaluate(
         raise ValueError("evaluate: give at least one set")
     label = _model_label(model, name)
     build = _model_builder(model)
-    files = {s: set_files(s, data_dir) for s in set_names}
+    limits = {k.lower(): int(v) for k, v in (max_images or {}).items()}
+    files = {s: set_files(s, data_dir)[: limits.get(s.lower())] for s in set_names}
     dev = torch.device(device) if device is not None else None
     nets = {}
     for scale in scales:
