@@ -95,6 +95,24 @@ def published_loss(model: nn.Module) -> str:
     return str(getattr(model, "published_loss", "l1"))
 
 
+class BicubicResize(nn.Module):
+    """MATLAB bicubic resize of the last two dims by a fixed factor (`srlib.imresize.imresize`), as a module:
+    the pre-upsampling of SRCNN/VDSR/MemNet and LapSRN's x3 resize. A fixed, non-learned step that
+    `srlib.models.complexity` leaves out of the multiply-add counts."""
+
+    def __init__(self, scale: float) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from srlib.imresize import imresize
+
+        return imresize(x, scale=self.scale)
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}"
+
+
 def check_scale(name: str, scale: Any) -> int:
     """`scale` as an int >= 2, or a ValueError naming the model."""
     if isinstance(scale, bool) or not isinstance(scale, numbers.Integral) or scale < 2:

@@ -9,9 +9,11 @@ transposed conv multiplies), linear layers and every matrix product (mm/addmm/bm
 attention: the region non-local block's QK^T and AV inside scaled_dot_product_attention (torch 2.13 has no
 formula for its CPU kernel and would count it as zero; this module registers one) and the second-order
 block's covariance and Newton-Schulz products. Not counted: element-wise work (activations, BN, additions,
-softmax, the bicubic resize, whose taps are gathers and multiplies: a few per pixel), the usual convention of
-the SR literature's MAC tables. Weights shared across recursions (MemNet) are counted once in the
-parameters and at every use in the MACs.
+softmax), the usual convention of the SR literature's MAC tables, and the fixed bicubic resizes (the
+`srlib.models.BicubicResize` modules of the pre-upsampling models and LapSRN x3, and the Bicubic model):
+MATLAB's cubic needs 4 taps per axis and output pixel, but `srlib.imresize` may run it as a dense matrix
+product on short axes, which the counter would otherwise report at the matrix's size. Weights shared across
+recursions (MemNet) are counted once in the parameters and at every use in the MACs.
 
 The counts are exact for the given input size, including MLRN's region attention, whose cost grows with the
 square of the region size (so not linearly with the image), which is why nothing is extrapolated from a
@@ -34,7 +36,7 @@ from torch.utils import flop_counter
 from torch.utils.flop_counter import FlopCounterMode
 
 from srlib.atomic import write_text
-from srlib.models import build_model, model_names
+from srlib.models import BicubicResize, build_model, model_names
 
 OUTPUT_HW = (720, 1280)
 SCALES = (2, 3, 4)
@@ -77,10 +79,25 @@ def macs_by_op(model: nn.Module, lr_hw: tuple[int, int], batch: int = 1) -> dict
                 model(x)
     finally:
         model.train(was_training)
-    return {
-        str(op).split(".")[-1]: flops // 2
-        for op, flops in counter.get_flop_counts().get("Global", {}).items()
-    }
+    counts = counter.get_flop_counts()
+    flops = dict(counts.get("Global", {}))
+    for key in _uncounted_keys(model):
+        for op, value in counts.get(key, {}).items():
+            flops[op] -= value
+    return {str(op).split(".")[-1]: value // 2 for op, value in flops.items() if value}
+
+
+def _uncounted_keys(model: nn.Module) -> list[str]:
+    """FlopCounterMode's keys ("RootClass.sub.module") of the fixed bicubic resizes inside `model`."""
+    from srlib.models.bicubic import Bicubic
+
+    root = type(model).__name__
+    keys: list[str] = []
+    for name, module in model.named_modules():
+        key = f"{root}.{name}" if name else root
+        if isinstance(module, (BicubicResize, Bicubic)) and not any(key.startswith(k + ".") for k in keys):
+            keys.append(key)
+    return keys
 
 
 def count_macs(model: nn.Module, lr_hw: tuple[int, int], batch: int = 1) -> int:

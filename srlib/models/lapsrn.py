@@ -28,8 +28,7 @@ import math
 import torch
 from torch import nn
 
-from srlib.imresize import imresize
-from srlib.models import TrainingTerm, check_in_channels, check_scale
+from srlib.models import BicubicResize, TrainingTerm, check_in_channels, check_scale
 
 
 def _bilinear_kernel(size: int) -> torch.Tensor:
@@ -82,6 +81,8 @@ class LapSRN(nn.Module):
         if depth < 1 or channels < 1:
             raise ValueError(f"lapsrn: need depth >= 1 and channels >= 1, got {depth}, {channels}")
         self.levels = math.ceil(math.log2(self.scale))
+        exact = 2**self.levels == self.scale
+        self.resize = None if exact else BicubicResize(self.scale / 2**self.levels)
         self.negative_slope = float(negative_slope)
         act = nn.LeakyReLU(self.negative_slope)
         self.input_conv = nn.Sequential(nn.Conv2d(self.in_channels, channels, 3, padding=1), act)
@@ -117,7 +118,7 @@ class LapSRN(nn.Module):
         residual conv; one more pixel for the final bicubic resize of non-power-of-two scales."""
         depth = sum(isinstance(m, nn.Conv2d) for m in self.features[0])
         radius = 1 + sum((depth + 2) / 2**level for level in range(self.levels))
-        return math.ceil(radius) + (0 if 2**self.levels == self.scale else 1)
+        return math.ceil(radius) + (0 if self.resize is None else 1)
 
     def pyramid(self, lr: torch.Tensor) -> list[torch.Tensor]:
         """The image of every pyramid level: x2, x4, ... (`self.levels` entries), before any final resize."""
@@ -131,9 +132,7 @@ class LapSRN(nn.Module):
         return outputs
 
     def _finish(self, top: torch.Tensor) -> torch.Tensor:
-        if 2**self.levels == self.scale:
-            return top
-        return imresize(top, scale=self.scale / 2**self.levels)
+        return top if self.resize is None else self.resize(top)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         return self._finish(self.pyramid(lr)[-1])

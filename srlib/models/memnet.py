@@ -25,8 +25,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from srlib.imresize import imresize
-from srlib.models import TrainingTerm, check_in_channels, check_scale, pre_upsampled_radius
+from srlib.models import BicubicResize, TrainingTerm, check_in_channels, check_scale, pre_upsampled_radius
 
 
 def _bn(channels: int, batch_norm: bool) -> nn.Module:
@@ -77,6 +76,7 @@ class MemNet(nn.Module):
         super().__init__()
         self.scale = check_scale("memnet", scale)
         self.in_channels = check_in_channels("memnet", in_channels)
+        self.upsample = BicubicResize(self.scale)
         if n_memory < 1 or n_recursions < 1 or channels < 1:
             raise ValueError(
                 f"memnet: n_memory, n_recursions and channels must be >= 1, got {n_memory}, {n_recursions}, "
@@ -104,7 +104,7 @@ class MemNet(nn.Module):
 
     def block_outputs(self, lr: torch.Tensor) -> list[torch.Tensor]:
         """y_m = x + ReconNet(B_m) for every memory block m (the multi-supervised predictions)."""
-        x = imresize(lr, scale=self.scale)
+        x = self.upsample(lr)
         memory = [_preact(self.fenet_bn, self.fenet_conv, x)]
         for block in self.blocks:
             memory.append(block(memory[-1], memory))

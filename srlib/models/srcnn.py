@@ -18,8 +18,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from srlib.imresize import imresize
-from srlib.models import check_in_channels, check_scale, pre_upsampled_radius
+from srlib.models import BicubicResize, check_in_channels, check_scale, pre_upsampled_radius
 
 
 class SRCNN(nn.Module):
@@ -38,6 +37,7 @@ class SRCNN(nn.Module):
         super().__init__()
         self.scale = check_scale("srcnn", scale)
         self.in_channels = check_in_channels("srcnn", in_channels)
+        self.upsample = BicubicResize(self.scale)
         kernel_sizes, channels = tuple(int(k) for k in kernel_sizes), tuple(int(c) for c in channels)
         if len(kernel_sizes) != 3 or any(k < 1 or k % 2 == 0 for k in kernel_sizes):
             raise ValueError(f"srcnn: kernel_sizes must be three odd sizes, got {kernel_sizes}")
@@ -57,7 +57,7 @@ class SRCNN(nn.Module):
         return pre_upsampled_radius(sum(c.kernel_size[0] // 2 for c in self.convs), self.scale)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        x = imresize(lr, scale=self.scale)
+        x = self.upsample(lr)
         x = torch.relu(self.convs[0](x))
         x = torch.relu(self.convs[1](x))
         return self.convs[2](x)

@@ -11,8 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from srlib.imresize import imresize
-from srlib.models import check_in_channels, check_scale, pre_upsampled_radius
+from srlib.models import BicubicResize, check_in_channels, check_scale, pre_upsampled_radius
 
 
 class VDSR(nn.Module):
@@ -24,6 +23,7 @@ class VDSR(nn.Module):
         super().__init__()
         self.scale = check_scale("vdsr", scale)
         self.in_channels = check_in_channels("vdsr", in_channels)
+        self.upsample = BicubicResize(self.scale)
         if depth < 2 or channels < 1:
             raise ValueError(
                 f"vdsr: need depth >= 2 and channels >= 1, got depth={depth}, channels={channels}"
@@ -40,7 +40,7 @@ class VDSR(nn.Module):
         return pre_upsampled_radius(len(self.convs), self.scale)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        x = imresize(lr, scale=self.scale)
+        x = self.upsample(lr)
         y = x
         for conv in self.convs[:-1]:
             y = torch.relu(conv(y))
