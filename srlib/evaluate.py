@@ -177,9 +177,10 @@ def compare_with_paper(means: pd.DataFrame, paper_model: str | None = None) -> p
     """Our set means beside the paper's Table 2 (`srlib.paper.table2`): paper value, ours, ours - paper.
 
     `paper_model` is the Table 2 row to compare with (default: the `model` column, which must then hold one
-    Table 2 model). Cells the paper lacks have NaN paper values; `note` carries the paper-notes flag.
+    Table 2 model). Cells the paper lacks (or sets/scales outside Table 2) have NaN paper values; `note`
+    carries the paper-notes flag.
     """
-    from srlib.paper import TABLE2_MODELS, table2
+    from srlib.paper import SCALES, TABLE2_MODELS, TEST_SETS, Cell, table2
 
     if paper_model is None:
         labels = means["model"].unique()
@@ -190,7 +191,12 @@ def compare_with_paper(means: pd.DataFrame, paper_model: str | None = None) -> p
         raise ValueError(f"compare_with_paper: {paper_model!r} is not a Table 2 model {TABLE2_MODELS}")
     records = []
     for row in means.itertuples(index=False):
-        cell = table2(paper_model, int(row.scale), str(row.set))
+        in_table = str(row.set) in TEST_SETS and int(row.scale) in SCALES
+        cell = (
+            table2(paper_model, int(row.scale), str(row.set))
+            if in_table
+            else Cell(None, None, "not in Table 2")
+        )
         paper_psnr = math.nan if cell.psnr is None else cell.psnr
         paper_ssim = math.nan if cell.ssim is None else cell.ssim
         records.append(
