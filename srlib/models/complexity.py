@@ -2,7 +2,8 @@
 
 MACs come from `torch.utils.flop_counter.FlopCounterMode` (MACs = FLOPs / 2) with the input a fake tensor
 (`FakeTensorMode`): shapes propagate, nothing is computed or allocated, so a full 1280x720 forward of the
-paper-size MemNet costs a fraction of a second.
+paper-size MemNet costs a fraction of a second (the `meta` device would do the same, but
+`torch.autocast(device_type="meta")`, which the second-order attention opens to force float32, is an error).
 
 Counted: convolutions (transposed ones at their input resolution: in_pixels x C_in x C_out x k^2, all that a
 transposed conv multiplies), linear layers and every matrix product (mm/addmm/bmm/baddbmm), which covers the
