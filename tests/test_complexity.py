@@ -174,6 +174,12 @@ def test_cli_lists_models_and_writes_table(tmp_path, capsys) -> None:
     table = pd.read_csv(tmp_path / "models.csv")
     assert set(table.scale) == {2} and (table.out_w == 32).all()
     assert "channels=4" in table[table.model == "memnet"].options.iloc[0]
+    out = tmp_path / "smoke"
+    args = parser.parse_args(
+        ["--table", str(out), "--scales", "3", "--output-size", "24", "12", "--profile", "smoke"]
+    )
+    assert cmd.run(args) == 0
+    assert "training profile `smoke`" in (out / "models.md").read_text()
     with pytest.raises(SystemExit, match=r"MODEL\.OPTION=VALUE"):
         cmd.run(parser.parse_args(["--table", str(tmp_path), "--set", "channels=4"]))
     with pytest.raises(SystemExit, match="unknown model"):

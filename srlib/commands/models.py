@@ -14,6 +14,7 @@ examples:
   srlib models
   srlib models --table results
   srlib models --table /tmp/t --scales 2 --set memnet.channels=32
+  srlib models --table /tmp/quick --profile quick
 """
 
 
@@ -31,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[1280, 720],
         metavar=("W", "H"),
         help="output size the MACs are counted for (default: 1280 720)",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="count the model sizes of a training profile (e.g. quick; its models.<name>.options) instead of "
+        "the published ones",
     )
     parser.add_argument(
         "--set",
@@ -74,12 +81,24 @@ def run(args: argparse.Namespace) -> int:
 
     from srlib.models.complexity import write_table
 
-    overrides = _parse_overrides(args.set)
-    unknown = sorted(set(overrides) - set(model_names()))
+    options: dict[str, dict[str, object]] = {}
+    caption = None
+    if args.profile:
+        from srlib.train.config import load_profile
+
+        profile = load_profile(args.profile)
+        for name, entry in (profile.get("models") or {}).items():
+            options[name.lower()] = dict(entry.get("options") or {})
+        caption = f"Model sizes of the training profile `{profile.get('name', args.profile)}`."
+    for name, values in _parse_overrides(args.set).items():
+        options.setdefault(name, {}).update(values)
+    unknown = sorted(set(options) - set(model_names()))
     if unknown:
-        raise SystemExit(f"srlib models: unknown model(s) in --set: {', '.join(unknown)}")
+        raise SystemExit(f"srlib models: unknown model(s) in --set/--profile: {', '.join(unknown)}")
     out_hw = (args.output_size[1], args.output_size[0])
-    csv_path, md_path = write_table(args.table, scales=tuple(args.scales), out_hw=out_hw, options=overrides)
+    csv_path, md_path = write_table(
+        args.table, scales=tuple(args.scales), out_hw=out_hw, options=options, caption=caption
+    )
     print(f"wrote {csv_path}")
     print(f"wrote {md_path}")
     return 0

@@ -192,13 +192,14 @@ def to_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n" + note
 
 
-def write_table(out_dir: str | Path, **kwargs: Any) -> tuple[Path, Path]:
-    """Write `models.csv` (long form) and `models.md` (wide) into `out_dir`; returns both paths."""
+def write_table(out_dir: str | Path, caption: str | None = None, **kwargs: Any) -> tuple[Path, Path]:
+    """Write `models.csv` (long form) and `models.md` (wide, with `caption` under the title) into `out_dir`;
+    `kwargs` go to `complexity_table`. Returns both paths."""
     table = complexity_table(**kwargs)
     out = Path(out_dir)
     csv_path, md_path = out / "models.csv", out / "models.md"
     write_text(csv_path, table.to_csv(index=False, float_format="%.4f"))
     out_h, out_w = kwargs.get("out_hw", OUTPUT_HW)
-    title = f"# Model complexity ({out_w}x{out_h} output)\n\n"
+    title = f"# Model complexity ({out_w}x{out_h} output)\n\n" + (f"{caption}\n\n" if caption else "")
     write_text(md_path, title + to_markdown(table))
     return csv_path, md_path
