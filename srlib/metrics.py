@@ -1,9 +1,11 @@
-"""PSNR and SSIM as the SR literature computes them (the MATLAB evaluation scripts of SRCNN/VDSR/LapSRN).
+"""PSNR and SSIM as the SR literature computes them (the MATLAB evaluation scripts behind its tables).
 
-Both are computed on the Y channel of MATLAB's `rgb2ycbcr` (BT.601, Y in [16, 235]) with `shave` pixels cut
-from every border. SSIM is Wang et al.'s `ssim_index.m`: an 11x11 Gaussian window (sigma 1.5), K1 = 0.01,
-K2 = 0.03, L = 255, statistics over 'valid' window positions only, mean of the SSIM map. The choices and
-the measurements behind them are in docs/protocol.md.
+Both are computed on the Y channel of MATLAB's `rgb2ycbcr` applied to the uint8 images (BT.601, Y in
+[16, 235], rounded to integers as MATLAB returns uint8 for uint8 input), with `shave` pixels cut from every
+border; a single-channel (grayscale) image is compared on its gray levels, as those scripts convert only
+3-channel images. SSIM is Wang et al.'s `ssim_index.m`: an 11x11 Gaussian window (sigma 1.5), K1 = 0.01,
+K2 = 0.03, L = 255, statistics over 'valid' window positions only, mean of the SSIM map. The choices and the
+measurements behind them (the paper's Bicubic row is reproduced) are in docs/protocol.md.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import numpy as np
 
 from srlib.color import rgb_to_y
 
-ROUND_Y = False  # Y is kept in float (not rounded to integers) -- chosen by measurement, docs/protocol.md
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 SSIM_K1 = 0.01
@@ -22,26 +23,27 @@ SSIM_K2 = 0.03
 PEAK = 255.0
 
 PROTOCOL = (
-    "PSNR/SSIM on the Y channel (MATLAB rgb2ycbcr, BT.601, Y in [16, 235], not rounded) with a border of "
-    "`scale` pixels shaved; SSIM: 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03, L 255, valid window "
-    "positions; LR = MATLAB bicubic imresize (antialiased) of the modcropped HR, uint8"
+    "PSNR/SSIM on the Y channel (MATLAB rgb2ycbcr of the uint8 images: BT.601, Y in [16, 235], rounded; "
+    "single-channel images on their gray levels) with a border of `scale` pixels shaved; SSIM: 11x11 "
+    "Gaussian window, sigma 1.5, K1 0.01, K2 0.03, L 255, valid window positions; LR = MATLAB bicubic "
+    "imresize (antialiased) of the modcropped uint8 HR"
 )
 
 
 def luma(img: np.ndarray, grayscale: bool = False) -> np.ndarray:
-    """The channel the metrics compare (float64): Y of MATLAB `rgb2ycbcr` in [16, 235] for a colour image;
-    for a grayscale image (`grayscale=True`, or an HxW array) its gray level in [0, 255].
+    """The channel the metrics compare, as integer-valued float64: MATLAB `rgb2ycbcr(uint8)`'s Y in [16, 235]
+    for a colour image; for a grayscale image (`grayscale=True`, or an HxW array) its gray level in [0, 255].
 
     With `grayscale=True` an RGB image is mapped by (Y - 16) * 255 / 219, which is exactly the gray level
-    when R = G = B (and full-range luma otherwise, e.g. for a colour model's output on a gray input).
+    when R = G = B (and full-range luma otherwise, e.g. for a colour model's output on a gray input). Values
+    are rounded half up, as MATLAB converts to uint8.
     """
     if isinstance(img, np.ndarray) and img.dtype == np.uint8 and img.ndim == 2:
-        y = img.astype(np.float64)
-    else:
-        y = rgb_to_y(img)
-        if grayscale:
-            y = (y - 16.0) * (255.0 / 219.0)
-    return np.round(y) if ROUND_Y else y
+        return img.astype(np.float64)
+    y = rgb_to_y(img)
+    if grayscale:
+        y = (y - 16.0) * (255.0 / 219.0)
+    return np.floor(y + 0.5)
 
 
 def _y_pair(
