@@ -150,7 +150,7 @@ class MLRN(nn.Module):
         sf_depth: int = 3,
         reduction: int = 16,
         so_iterations: int = 5,
-        nl_grid: int = 4,
+        nl_grid: int = 8,
         nl_reduction: int = 2,
         act: str = "relu",
         fusion: str = "concat",

@@ -21,6 +21,11 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def _cat(parts: list[torch.Tensor], dim: int) -> torch.Tensor:
+    """torch.cat that skips the copy for a single part (the usual, evenly divisible case)."""
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=dim)
+
+
 def _bands(length: int, parts: int) -> list[tuple[int, int, int]]:
     """(start, count, size) runs of a tensor_split of `length` into `parts`: `count` regions of `size`."""
     size, rem = divmod(length, parts)
@@ -73,5 +78,5 @@ class RegionNonLocal(nn.Module):
         h, w = x.shape[2:]
         row_runs = _bands(h, min(self.grid, h))
         col_runs = _bands(w, min(self.grid, w))
-        rows = [torch.cat([self._block(x, r, c) for c in col_runs], dim=3) for r in row_runs]
-        return x + torch.cat(rows, dim=2)
+        rows = [_cat([self._block(x, r, c) for c in col_runs], dim=3) for r in row_runs]
+        return x + _cat(rows, dim=2)
