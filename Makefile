@@ -25,5 +25,13 @@ replicate: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check srlib tests benchmarks notebooks
 
+# nbval executes every notebook with its default (smoke, Set5) parameters into a throw-away results folder and
+# compares the outputs of the cells marked `# NBVAL_CHECK_OUTPUT` with the committed ones (docs/notebooks.md).
+NBVAL_FLAGS := --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg \
+	--nbval-cell-timeout 900 -p no:cacheprovider
+
 test: $(STAMP) lint
 	$(BIN)/python -m pytest tests
+	tmp=$$(mktemp -d) && SRLIB_RESULTS=$$tmp/results \
+		SRLIB_MIRROR=$${SRLIB_MIRROR:-$$(test -d ../shared/datasets && cd ../shared/datasets && pwd)} \
+		$(BIN)/python -m pytest $(NBVAL_FLAGS) notebooks; status=$$?; rm -rf $$tmp; exit $$status

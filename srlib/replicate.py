@@ -43,7 +43,7 @@ _INJECTED_MARKER = "# Parameters"
 
 # The declared parameters of every notebook: name -> type (checked by `validate_params` and by `Runner`).
 # An empty string for a path means "the default location" (srlib.paths / RunSpec).
-_DATA_PARAMS: dict[str, Any] = {"profile": str, "data_dir": str}
+_COMMON_PARAMS: dict[str, Any] = {"profile": str, "data_dir": str}
 _RUN_PARAMS: dict[str, Any] = {
     "model": str,
     "scale": int,
@@ -53,7 +53,7 @@ _RUN_PARAMS: dict[str, Any] = {
 }
 NOTEBOOK_PARAMS: dict[str, dict[str, Any]] = {
     "00_data": {
-        **_DATA_PARAMS,
+        **_COMMON_PARAMS,
         "sets": list[str],
         "bicubic_sets": list[str],
         "scales": list[int],
@@ -61,7 +61,7 @@ NOTEBOOK_PARAMS: dict[str, dict[str, Any]] = {
         "out_dir": str,
     },
     "01_train": {
-        **_DATA_PARAMS,
+        **_COMMON_PARAMS,
         **_RUN_PARAMS,
         "seed": int,
         "resume": bool,
@@ -69,16 +69,16 @@ NOTEBOOK_PARAMS: dict[str, dict[str, Any]] = {
         "out_dir": str,
     },
     "02_evaluate": {
-        **_DATA_PARAMS,
+        **_COMMON_PARAMS,
         **_RUN_PARAMS,
         "sets": list[str],
         "weights": str,
         "out_csv": str,
         "train_missing": bool,
     },
-    "03_table1_ablation": {**_DATA_PARAMS, "results_dir": str, "train_missing": bool},
+    "03_table1_ablation": {**_COMMON_PARAMS, "results_dir": str, "train_missing": bool},
     "04_table2": {
-        **_DATA_PARAMS,
+        **_COMMON_PARAMS,
         "models": list[str],
         "scales": list[int],
         "sets": list[str],
@@ -86,7 +86,7 @@ NOTEBOOK_PARAMS: dict[str, dict[str, Any]] = {
         "train_missing": bool,
     },
     "05_figures": {
-        **_DATA_PARAMS,
+        **_COMMON_PARAMS,
         "models": list[str],
         "scales": list[int],
         "images": dict[str, str],
@@ -449,8 +449,8 @@ class Runner:
         )
 
     def _estimate(self, pending: list[Step], done: list[tuple[str, float]]) -> float | None:
-        """Seconds left: each pending step's last recorded wall time, else the mean of this run's steps of the
-        same notebook, else of all steps run so far; None before anything is known."""
+        """Seconds left: each pending step's wall time when it last succeeded, else the mean of this run's
+        steps of the same notebook, else of all steps run so far; None before anything is known."""
         by_nb: dict[str, list[float]] = {}
         for notebook, wall in done:
             by_nb.setdefault(notebook, []).append(wall)
@@ -458,7 +458,7 @@ class Runner:
         total = 0.0
         for step in pending:
             rec = self.record(step)
-            if rec and rec.get("wall_s") is not None:
+            if rec and rec.get("status") == "ok":
                 total += float(rec["wall_s"])
             elif step.notebook in by_nb:
                 total += sum(by_nb[step.notebook]) / len(by_nb[step.notebook])
@@ -978,7 +978,7 @@ CELL_TIMEOUTS: dict[str, float] = {"smoke": 900, "quick": 3 * 3600, "paper": 14 
 # Fig. 5: one image per scale from Set5, Set14 and BSD100, as the paper's Section 4.4 describes (it does not
 # name them); "<set>/<image name>".
 FIGURE_IMAGES: dict[int, str] = {2: "Set5/butterfly", 3: "Set14/zebra", 4: "BSD100/img_092"}
-# Sets 00_data checks against the paper's Bicubic row (cheap; Table 2 covers every set).
+# Sets 00_data checks against the paper's Bicubic row, if the profile evaluates them (Table 2 has all).
 BICUBIC_CHECK_SETS: tuple[str, ...] = ("Set5", "Set14")
 
 
@@ -1020,7 +1020,7 @@ def plan(
             {
                 **common,
                 "sets": prep_sets,
-                "bicubic_sets": [s for s in BICUBIC_CHECK_SETS if s in prep_sets],
+                "bicubic_sets": [s for s in BICUBIC_CHECK_SETS if s in eval_sets],
                 "scales": scales,
                 "mirror": str(mirror),
                 "out_dir": str(root),
