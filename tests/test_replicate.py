@@ -171,6 +171,10 @@ def test_committed_notebook_declares_exactly_its_schema(name):
     defaults = {}
     exec(cell.source, {}, defaults)
     rp.check_params(name, defaults, complete=True)
+    from papermill.translators import PythonTranslator
+
+    inspected = [p.name for p in PythonTranslator.inspect(cell)]  # what papermill sees (warns on `a = b = c`)
+    assert sorted(inspected) == sorted(rp.NOTEBOOK_PARAMS[name]), inspected
     following = nb.cells[tagged[0] + 1].source
     assert f'validate_params("{name}", globals())' in following
     assert nb.metadata["kernelspec"]["name"] == rp.KERNEL_NAME
