@@ -216,20 +216,22 @@ def compare_with_paper(means: pd.DataFrame, paper_model: str | None = None) -> p
     return pd.DataFrame.from_records(records)
 
 
-_DIGITS = {"psnr": 2, "paper_psnr": 2, "diff_psnr": 2, "ssim": 4, "paper_ssim": 4, "diff_ssim": 4}
+_DIGITS = {"psnr": 2, "paper_psnr": 2, "diff_psnr": 3, "ssim": 4, "paper_ssim": 4, "diff_ssim": 4}
 
 
 def to_markdown(df: pd.DataFrame, digits: dict[str, int] | None = None) -> str:
-    """A GitHub markdown table of `df`; PSNR columns with 2 decimals and SSIM columns with 4 (as the paper),
-    differences signed, other floats with 4."""
+    """A GitHub markdown table of `df`: PSNR with 2 decimals and SSIM with 4 (as the paper), PSNR differences
+    with 3 and SSIM differences with 4, signed; other floats with 4; NaN as "-"."""
     digits = {**_DIGITS, **(digits or {})}
 
     def fmt(col: str, value: object) -> str:
         if isinstance(value, (float, np.floating)):
             if math.isnan(value):
                 return "-"
-            sign = "+" if col.startswith("diff") else ""
-            return f"{value:{sign}.{digits.get(col, 4)}f}"
+            places = digits.get(col, 4)
+            if col.startswith("diff"):
+                return f"{round(float(value), places) + 0.0:+.{places}f}"  # + 0.0: no "-0.000"
+            return f"{value:.{places}f}"
         return str(value)
 
     header = "| " + " | ".join(map(str, df.columns)) + " |"

@@ -198,7 +198,7 @@ def test_compare_with_paper_and_markdown():
     assert math.isnan(cmp.iloc[1]["paper_psnr"]) and "T2-lapsrn-shift" in cmp.iloc[1]["note"]
     md = to_markdown(cmp)
     assert md.splitlines()[0].startswith("| model | set | scale | paper_psnr | psnr | diff_psnr |")
-    assert "| 37.52 | 37.50 | -0.02 | 0.9591 | 0.9600 | +0.0009 |" in md
+    assert "| 37.52 | 37.50 | -0.020 | 0.9591 | 0.9600 | +0.0009 |" in md
     assert "| - |" in md  # the missing paper value
     with pytest.raises(ValueError, match="not a Table 2 model"):
         compare_with_paper(means, paper_model="edsr")
