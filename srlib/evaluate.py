@@ -130,14 +130,21 @@ def evaluate(
                     sr = result.image
                     if sr.shape != hr.shape:
                         raise RuntimeError(f"{label} x{scale} returned {sr.shape} for {path} (HR {hr.shape})")
+                    try:
+                        scores = (
+                            metrics.psnr(sr, hr, shave=scale, grayscale=gray),
+                            metrics.ssim(sr, hr, shave=scale, grayscale=gray),
+                        )
+                    except ValueError as exc:
+                        raise ValueError(f"{path} at x{scale}: {exc}") from exc
                     rows.append(
                         {
                             "model": label,
-                            "set": set_name,
+                            "set": Path(path).parent.name,  # the set's canonical name (its folder)
                             "scale": scale,
                             "image": Path(path).stem,
-                            "psnr": metrics.psnr(sr, hr, shave=scale, grayscale=gray),
-                            "ssim": metrics.ssim(sr, hr, shave=scale, grayscale=gray),
+                            "psnr": scores[0],
+                            "ssim": scores[1],
                             "mode": result.mode,
                         }
                     )

@@ -88,7 +88,7 @@ def tiny_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[
             sets[name].append(path)
 
     def fake_set_files(name: str, data_dir=None) -> list[Path]:
-        return list(sets[name])
+        return list(sets[{n.lower(): n for n in sets}[name.lower()]])
 
     monkeypatch.setattr("srlib.data.benchmark.set_files", fake_set_files)
     return sets
@@ -169,6 +169,18 @@ def test_evaluate_max_images_limits_a_set(tiny_set):
 def test_evaluate_bad_arguments(tiny_set, kwargs, message):
     with pytest.raises(ValueError, match=message):
         evaluate(progress=False, **kwargs)
+
+
+def test_evaluate_names_the_file_an_image_is_too_small_in(tiny_set, tmp_path: Path, monkeypatch):
+    small = tmp_path / "data" / "TinyA" / "small.png"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(small)
+    monkeypatch.setattr("srlib.data.benchmark.set_files", lambda name, data_dir=None: [small])
+    with pytest.raises(ValueError, match=r"small\.png at x4: .*window"):
+        evaluate("bicubic", [4], ["TinyA"], progress=False)
+
+
+def test_evaluate_labels_sets_by_their_folder(tiny_set):
+    assert set(evaluate("bicubic", [2], ["tinyb"], progress=False)["set"]) == {"TinyB"}
 
 
 def test_single_channel_file_detection(tiny_set):
