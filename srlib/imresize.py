@@ -3,11 +3,12 @@
 Every published bicubic baseline and every LR test image was made with MATLAB's `imresize(img, 1/s,
 'bicubic')`: a cubic kernel with a = -0.5, widened by 1/scale when downscaling (antialiasing), symmetric
 (mirror) borders, output size ceil(in * scale), one axis at a time starting with the axis of the smaller
-scale. PIL/OpenCV/torch resizers differ from it (no antialias, other borders, other sizes), and the
-difference is worth tenths of a dB, so this module re-implements it.
+scale. Other resizers differ from it (OpenCV and torch: a = -0.75 and no antialiasing; PIL: borders clamped,
+not mirrored; sizes rounded differently), which moves PSNR, so this module re-implements it.
 
-Each axis is resized with precomputed (indices, weights) taps -- a handful of vectorised gathers per axis,
-never a loop over pixels. The same taps serve numpy (float64) and torch (differentiable, any device).
+Each axis is resized with precomputed (indices, weights) taps, never a loop over pixels: numpy applies them
+as blocks of gathered rows summed in tap order (float64, as MATLAB), torch as a dense matrix product or
+gathered rows (differentiable, any device).
 """
 
 from __future__ import annotations
