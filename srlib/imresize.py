@@ -3,7 +3,7 @@
 Every published bicubic baseline and every LR test image was made with MATLAB's `imresize(img, 1/s,
 'bicubic')`: a cubic kernel with a = -0.5, widened by 1/scale when downscaling (antialiasing), symmetric
 (mirror) borders, output size ceil(in * scale), one axis at a time starting with the axis of the smaller
-scale. Other resizers differ from it (OpenCV and torch: a = -0.75 and no antialiasing; PIL: borders clamped,
+scale. Other resizers differ (OpenCV and torch: a = -0.75, no antialiasing by default; PIL: borders clamped,
 not mirrored; sizes rounded differently), which moves PSNR, so this module re-implements it.
 
 Each axis is resized with precomputed (indices, weights) taps, never a loop over pixels: numpy applies them
