@@ -149,6 +149,19 @@ def test_wrong_input_channels_raise() -> None:
         _model()(torch.rand(1, 1, 8, 8))
 
 
+def test_paper_size_defaults() -> None:
+    """The defaults documented in docs/paper-notes.md (parameter counts quoted there) and a forward pass."""
+    counts = {}
+    for scale in (2, 3, 4):
+        torch.manual_seed(0)
+        model = MLRN(scale)
+        counts[scale] = sum(p.numel() for p in model.parameters())
+    assert counts == {2: 1_325_531, 3: 1_510_171, 4: 1_473_243}
+    assert len(model.body) == 3 and len(model.body[0][2].units) == 2
+    with torch.no_grad():
+        assert model(torch.rand(1, 3, 11, 13)).shape == (1, 3, 44, 52)
+
+
 def test_registry_builds_mlrn_with_keyword_options() -> None:
     options = model_options("mlrn")
     for key in ("non_local", "second_order", "multi_scale", "in_channels", "channels", "n_blocks", "n_units"):
