@@ -49,18 +49,20 @@ def show_pairs(pairs: Sequence[tuple[str, np.ndarray]], scale: int) -> Figure:
     return fig
 
 
-def pick_crop(hr: np.ndarray, size: int, step: int = 4) -> Box:
-    """The `size` x `size` window (on a `step` grid) of `hr` with the largest gradient energy of its
-    luminance; ties go to the top-left-most window, so the choice is deterministic."""
+def pick_crop(hr: np.ndarray, size: int, margin: int = 0, step: int = 4) -> Box:
+    """The `size` x `size` window (on a `step` grid, at least `margin` pixels from every border, where
+    convolutions see padding) of `hr` with the largest gradient energy of its luminance; ties go to the
+    top-left-most window, so the choice is deterministic."""
     h, w = hr.shape[:2]
     size = min(size, h, w)
+    margin = max(0, min(margin, (h - size) // 2, (w - size) // 2))
     gray = hr.astype(np.float64) @ np.array([0.299, 0.587, 0.114]) if hr.ndim == 3 else hr.astype(np.float64)
     energy = np.zeros((h, w))
     energy[:, 1:] += np.diff(gray, axis=1) ** 2
     energy[1:, :] += np.diff(gray, axis=0) ** 2
     integral = np.pad(energy.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    ys = np.arange(0, h - size + 1, step)
-    xs = np.arange(0, w - size + 1, step)
+    ys = np.arange(margin, h - size - margin + 1, step)
+    xs = np.arange(margin, w - size - margin + 1, step)
     y0, x0 = np.meshgrid(ys, xs, indexing="ij")
     total = (
         integral[y0 + size, x0 + size] - integral[y0, x0 + size] - integral[y0 + size, x0] + integral[y0, x0]

@@ -1233,7 +1233,7 @@ def comparison_figure(
         for m in models
     }
     results = figures.compare_methods(nets, hr, scale, grayscale=is_single_channel_file(files[name]))
-    box = figures.pick_crop(hr, max(24, min(hr.shape[:2]) // 4))
+    box = figures.pick_crop(hr, max(24, min(hr.shape[:2]) // 4), margin=8 * scale)
     return figures.visual_comparison(hr, results, box, f"{image} x{scale} ({profile_name(profile)} profile)")
 
 
