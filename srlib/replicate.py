@@ -448,13 +448,13 @@ class Runner:
             and rec.get("outputs") == self._outputs(step)
         )
 
-    def _estimate(self, pending: list[Step], done: list[tuple[str, float]]) -> float | None:
-        """Seconds left: each pending step's wall time when it last succeeded, else the mean of this run's
-        steps of the same notebook, else of all steps run so far; None before anything is known."""
+    def _estimate(self, pending: list[Step], known: list[tuple[str, float]]) -> float | None:
+        """Seconds left: each pending step's wall time when it last succeeded, else the mean of the `known`
+        (notebook, wall time) pairs of the same notebook, else of all of them; None if nothing is known."""
         by_nb: dict[str, list[float]] = {}
-        for notebook, wall in done:
+        for notebook, wall in known:
             by_nb.setdefault(notebook, []).append(wall)
-        every = [w for _, w in done]
+        every = [w for _, w in known]
         total = 0.0
         for step in pending:
             rec = self.record(step)
@@ -480,7 +480,10 @@ class Runner:
                 raise StepFailed(f"step {step.id}: notebook {self.notebook_path(step)} does not exist")
         ensure_kernel(self.kernel)
         start = time.monotonic()
-        done: list[tuple[str, float]] = []
+        # wall times known so far: recorded successes of these steps, then this run's steps as they finish
+        done = [
+            (s.notebook, float(r["wall_s"])) for s in steps if (r := self.record(s)) and r["status"] == "ok"
+        ]
         records: dict[str, dict[str, Any]] = {}
         n = len(steps)
         for k, step in enumerate(steps, 1):

@@ -231,9 +231,13 @@ def test_runner_skips_done_steps_and_reports_failures(tmp_path):
     out.write_text("tampered")  # an output that changed makes the step run again
     assert not runner.up_to_date(ok, runner.key(ok))
 
+    out.write_text("5")
     bad = rp.Step("t-bad", "t", {"x": 99})
+    lines.clear()
     with pytest.raises(rp.StepFailed) as err:
-        runner.run([bad])
+        runner.run([ok, bad])
+    assert lines[0] == "[1/2] t-a: up to date, skipped"
+    assert lines[1].startswith("[2/2] t-bad: running t.ipynb (elapsed 0:00:00, estimated left 0:00:"), lines
     message = str(err.value)
     assert "t-bad failed in cell 3" in message and "AssertionError: x is 99" in message
     assert str(tmp_path / "res" / "notebooks" / "t-bad.ipynb") in message
