@@ -100,4 +100,7 @@ def run(args: argparse.Namespace) -> int:
     except (rp.StepFailed, rp.KernelError, rp.ParameterError, ValueError, FileNotFoundError) as exc:
         print(f"srlib replicate: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("srlib replicate: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
     return 0
