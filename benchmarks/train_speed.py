@@ -8,7 +8,8 @@ Prints Markdown tables (paste into docs/benchmarks.md, "## Training"):
    backward, Adam step) as wall time and as CPU time of this process, samples/s, and the share of the step the
    data loader takes (fetching one batch from the HDF5 cache through a DataLoader with num_workers=0, as
    the quick profile trains);
-2. inference time per Set5 image at x2 (mean over the 5 images, whole-image `super_resolve`);
+2. inference time per Set5 image at x2 (mean over the first `--set5-images` images in sorted order,
+   whole-image `super_resolve`, after one warm-up run per image except for paper sizes);
 3. the GFLOP/s that one paper-size MLRN training step reaches, divided by what a bare 3x3 convolution
    (64 -> 64 channels, 96x96, batch 16, forward + backward) reaches in the same run -- how far the network's
    mix of small convolutions, attention and covariance pooling is from the machine's convolution throughput.
@@ -102,7 +103,7 @@ def flop_rate(fn, steps: int) -> tuple[float, float]:
     return flops / 1e9, flops / 1e9 / wall
 
 
-def set5_inference(net: torch.nn.Module, data_dir: Path | None) -> float | None:
+def set5_inference(net: torch.nn.Module, data_dir: Path | None, n_images: int, warm: bool) -> float | None:
     from srlib.data.benchmark import set_files
     from srlib.data.images import load_image
     from srlib.imresize import degrade, modcrop
@@ -115,9 +116,10 @@ def set5_inference(net: torch.nn.Module, data_dir: Path | None) -> float | None:
         return None
     net.eval()
     times = []
-    for f in files:
+    for f in sorted(files)[:n_images]:
         lr = degrade(modcrop(load_image(f), 2), 2)
-        super_resolve(net, lr, tile=None)  # warm-up (allocator, oneDNN kernels)
+        if warm:
+            super_resolve(net, lr, tile=None)  # warm-up (allocator, oneDNN kernels)
         t = time.perf_counter()
         super_resolve(net, lr, tile=None)
         times.append(time.perf_counter() - t)
@@ -131,6 +133,7 @@ def main() -> None:
     parser.add_argument("--paper-batch", type=int, default=4, help="batch for paper-size training steps")
     parser.add_argument("--models", nargs="+", default=list(MODELS))
     parser.add_argument("--profiles", nargs="+", default=["quick", "paper"])
+    parser.add_argument("--set5-images", type=int, default=5, help="Set5 images (sorted) timed for inference")
     parser.add_argument("--data-dir", default=None, help="prepared data (T91, BSD200, Set5); default data/")
     args = parser.parse_args()
     data_dir = Path(args.data_dir) if args.data_dir else None
@@ -159,13 +162,14 @@ def main() -> None:
                 f"{1000 * cpu * f:.0f}{mark} | {batch / wall:.1f} | {share} |"
             )
             print(rows[-1], flush=True)
-            t = set5_inference(net, data_dir)
+            t = set5_inference(net, data_dir, args.set5_images, warm=profile != "paper")
             if t is not None:
                 inference.append(f"| {model} | {profile} | {1000 * t:.0f} |")
     print("\n| model | size | parameters | HR patch | ms/iteration (wall) | ms/iteration (CPU) | samples/s | "
           "loader share |\n|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
-    print("\n| model | size | ms per Set5 image (x2, wall) |\n|---|---|---|")
+    head = f"ms per image (x2, wall; first {args.set5_images} Set5 images)"
+    print(f"\n| model | size | {head} |\n|---|---|---|")
     print("\n".join(inference))
 
     # paper-size MLRN step vs a bare 3x3 conv, GFLOP/s in the same run

@@ -114,6 +114,31 @@ def test_smoke_run_writes_everything(tmp_path: Path, demo_dir: Path) -> None:
     assert again.weights == s.weights and again.wall_s == s.wall_s
 
 
+@pytest.mark.parametrize(("model", "scale"), [("mlrn", 2), ("vdsr", 2), ("lapsrn", 3), ("memnet", 2)])
+def test_every_model_trains(tmp_path: Path, demo_dir: Path, model: str, scale: int) -> None:
+    """Tiny smoke trainings of the other models: multi-output losses (LapSRN levels at x3, MemNet blocks),
+    batch norm (MemNet), RGB (MLRN); the loss is finite and the weights change."""
+    from srlib.models import build_model
+    from srlib.train import resolve_config
+
+    over = {**BASE, "iterations": 3, "validation.set": None}
+    s = train(model, scale, "smoke", over, tmp_path / model, data_dir=demo_dir)
+    torch.manual_seed(0)
+    init = build_model(model, scale, **resolve_config(model, scale, "smoke")["model_options"]).state_dict()
+    trained = _weights(s.weights)
+    assert any(not torch.equal(init[k], trained[k]) for k in init if init[k].is_floating_point())
+    assert s.final_metrics["final_loss"] > 0
+
+
+def test_amp_is_cuda_only(tmp_path: Path, demo_dir: Path) -> None:
+    """On CPU an amp setting is ignored with a warning (float32 training); the card records amp=None."""
+    over = {**BASE, "iterations": 2, "amp": "bf16", "runtime.device": "cpu", "validation.set": None}
+    with pytest.warns(UserWarning, match="only used on CUDA"):
+        s = train(MODEL, 2, "smoke", over, tmp_path / "run", data_dir=demo_dir)
+    card = json.loads(Path(s.card).read_text())
+    assert card["training"]["amp"] is None and card["training"]["device"] == "cpu"
+
+
 def test_existing_run_needs_resume(tmp_path: Path, demo_dir: Path) -> None:
     out = tmp_path / "run"
     train(MODEL, 2, "smoke", {**BASE, "iterations": 2}, out, data_dir=demo_dir)

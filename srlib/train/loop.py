@@ -378,6 +378,7 @@ def train(
         done = _check_existing(out, config, chash, resume)
         if done is not None:
             return TrainSummary(**done)
+        dd.barrier(info)  # every rank has checked the folder before rank 0 writes into it
         if info.is_main:
             out.mkdir(parents=True, exist_ok=True)
             atomic.write_text(
