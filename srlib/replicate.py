@@ -515,42 +515,10 @@ class Runner:
         self.log(f"all {n} steps done in {_fmt_duration(time.monotonic() - start)}")
         return records
 
-    def _papermill(self, step: Step, output: Path) -> None:
-        """Execute `step` with papermill in a worker thread.
-
-        Why a thread: in the main thread nbclient replaces the SIGINT handler for the whole execution, so
-        Ctrl-C would be swallowed. Here Ctrl-C raises KeyboardInterrupt in the main thread and `srlib
-        replicate` stops at once; the kernel exits by itself when its parent is gone (ipykernel polls it),
-        the step keeps its previous record and a re-run resumes there.
-        """
-        import threading
-
-        import papermill
-
-        outcome: list[BaseException] = []
-
-        def work() -> None:
-            try:
-                papermill.execute_notebook(
-                    str(self.notebook_path(step)),
-                    str(output),
-                    parameters=step.params,
-                    kernel_name=self.kernel,
-                    execution_timeout=self.cell_timeout,
-                    progress_bar=self.progress_bar,
-                    cwd=str(self.notebooks_dir),
-                )
-            except BaseException as exc:  # handed to the main thread, which reports it
-                outcome.append(exc)
-
-        worker = threading.Thread(target=work, name=f"papermill {step.id}", daemon=True)
-        worker.start()
-        while worker.is_alive():
-            worker.join(0.5)
-        if outcome:
-            raise outcome[0]
-
     def _execute(self, step: Step, key: str) -> None:
+        """Run `step` into a hidden `.running` copy, renamed to the executed copy when it ends. Ctrl-C
+        (KeyboardInterrupt) passes through: the step keeps its previous record and a re-run resumes there."""
+        import papermill
         from papermill.exceptions import PapermillExecutionError
 
         final = self.executed_path(step)
@@ -558,7 +526,15 @@ class Runner:
         running = final.with_name(f".{final.stem}.running.ipynb")
         t0 = time.monotonic()
         try:
-            self._papermill(step, running)
+            papermill.execute_notebook(
+                str(self.notebook_path(step)),
+                str(running),
+                parameters=step.params,
+                kernel_name=self.kernel,
+                execution_timeout=self.cell_timeout,
+                progress_bar=self.progress_bar,
+                cwd=str(self.notebooks_dir),
+            )
         except PapermillExecutionError as exc:
             self._fail(
                 step,
