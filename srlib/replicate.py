@@ -987,6 +987,13 @@ FIGURE_IMAGES: dict[int, str] = {2: "Set5/butterfly", 3: "Set14/zebra", 4: "BSD1
 BICUBIC_CHECK_SETS: tuple[str, ...] = ("Set5", "Set14")
 
 
+def _absolute_profile(profile: str) -> str:
+    """A profile given as a JSON path made absolute (the notebooks run in notebooks/); names unchanged."""
+    from srlib.train.config import PROFILE_NAMES
+
+    return profile if profile in PROFILE_NAMES else str(Path(profile).resolve())
+
+
 def plan(
     profile: str,
     scales: Sequence[int] = (2, 3, 4),
@@ -1001,12 +1008,14 @@ def plan(
     from srlib.paper import TABLE1_SCALE, TABLE2_MODELS, TEST_SETS
     from srlib.train import eval_plan, load_profile, resolve_config
 
+    profile = _absolute_profile(profile)
     prof = load_profile(profile)
     scales = sorted(dict.fromkeys(int(s) for s in scales))
     if not scales or any(s not in (2, 3, 4) for s in scales):
         raise ValueError(f"scales must be among 2, 3, 4; got {scales}")
-    root = results_root(profile, results_dir)
-    data = str(Path(data_dir) if str(data_dir) else paths.data_dir())
+    # absolute paths: the notebooks run with notebooks/ as their working directory
+    root = results_root(profile, results_dir).resolve()
+    data = str((Path(data_dir) if str(data_dir) else paths.data_dir()).resolve())
     eval_sets = list(dict.fromkeys(s for m in TABLE2_MODELS for s in eval_plan(profile, m)["sets"]))
     eval_sets.sort(key=lambda s: TEST_SETS.index(s) if s in TEST_SETS else len(TEST_SETS))
     train_sets = []
@@ -1027,7 +1036,7 @@ def plan(
                 "sets": prep_sets,
                 "bicubic_sets": [s for s in BICUBIC_CHECK_SETS if s in eval_sets],
                 "scales": scales,
-                "mirror": str(mirror),
+                "mirror": str(Path(mirror).resolve()) if str(mirror) else "",
                 "out_dir": str(root),
             },
             outputs=(data_json, *(Path(data) / s for s in prep_sets)),
@@ -1174,10 +1183,11 @@ def run_pipeline(
     """Plan and run the replication (see `plan`); `only` restricts it to the named steps (notebook names or
     step ids) and what they depend on; `force` re-runs the selected steps even if up to date."""
     notebooks = notebooks_dir()
+    profile = _absolute_profile(profile)
     steps = plan(profile, scales, results_dir=results_dir, data_dir=data_dir, mirror=mirror)
     selected = order_steps(steps, only)
     name = profile_name(profile)
-    root = results_root(profile, results_dir)
+    root = results_root(profile, results_dir).resolve()
     targets = [s.id for s in selected if only is None or s.id in only or s.notebook in only]
     runner = Runner(
         notebooks,

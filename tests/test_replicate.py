@@ -268,3 +268,16 @@ def test_ensure_kernel_registers_a_missing_kernel(tmp_path, monkeypatch):
     assert Path(where).parent == tmp_path / "share" / "jupyter" / "kernels"
     assert spec["argv"][0] == sys.executable and "ipykernel_launcher" in spec["argv"]
     assert rp.ensure_kernel(name, prefix=str(tmp_path)) == where
+
+
+def test_plan_passes_absolute_paths_to_the_notebooks(tmp_path, monkeypatch):
+    """The notebooks run in notebooks/, so a relative profile file or results folder must be resolved."""
+    from srlib.train.config import profile_path
+
+    (tmp_path / "mine.json").write_text(profile_path("smoke").read_text())
+    monkeypatch.chdir(tmp_path)
+    steps = rp.plan("mine.json", [2], results_dir="out", data_dir="d")
+    assert steps[0].params["profile"] == str(tmp_path / "mine.json")
+    assert steps[0].params["out_dir"] == str(tmp_path / "out")
+    assert steps[0].params["data_dir"] == str(tmp_path / "d")
+    assert all(Path(p).is_absolute() for s in steps for p in (*s.inputs, *s.outputs))
