@@ -1106,7 +1106,11 @@ def plan(
             "04_table2",
             {**aggregate, "models": list(TABLE2_MODELS), "scales": scales, "sets": eval_sets},
             inputs=tuple(v.eval_csv(root) for v in table2_specs),
-            outputs=tuple(root / f"table2.{ext}" for ext in ("csv", "md", "tex")),
+            outputs=(
+                *(root / f"table2.{ext}" for ext in ("csv", "md", "tex")),
+                root / "models.csv",
+                root / "models.md",
+            ),
             after=tuple(f"02_evaluate-{v.run_id}" for v in table2_specs),
         )
     )

@@ -146,7 +146,11 @@ def test_plan_covers_every_cell_and_passes_only_declared_parameters(tmp_path):
         rp.check_params(step.notebook, step.params, complete=True)
     by_id = {s.id: s for s in steps}
     assert by_id["02_evaluate-mlrn-x3"].after == ("00_data", "01_train-mlrn-x3")
-    assert by_id["04_table2"].outputs == tuple(tmp_path / f"table2.{e}" for e in ("csv", "md", "tex"))
+    assert by_id["04_table2"].outputs == (
+        *(tmp_path / f"table2.{e}" for e in ("csv", "md", "tex")),
+        tmp_path / "models.csv",
+        tmp_path / "models.md",
+    )
 
 
 def test_plan_leaves_table1_out_without_x2(tmp_path):
