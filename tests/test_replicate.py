@@ -209,7 +209,6 @@ def _tiny_notebook(path: Path) -> None:
 SRC = "{'x': int, 'out': str, 'sleep': float}"  # TINY_SCHEMA as source
 
 
-@pytest.mark.slow
 def test_runner_skips_done_steps_and_reports_failures(tmp_path):
     nbdir = tmp_path / "nb"
     nbdir.mkdir()
