@@ -64,7 +64,7 @@ def test_quick_profile_declares_its_reductions() -> None:
     assert any("iterations" in n for n in notes) and any("Urban100" in n for n in notes)
     assert any(n.startswith("mlrn: channels 32") for n in notes)
     plan = eval_plan("quick", "vdsr")
-    assert plan["sets"] == ["Set5", "Set14", "BSD100", "Urban100"] and plan["max_images"] == {"Urban100": 30}
+    assert plan["sets"] == ["Set5", "Set14", "BSD100", "Urban100"] and plan["max_images"] == {"Urban100": 20}
 
 
 def test_overrides_dotted_json_and_plain_strings() -> None:

@@ -226,13 +226,10 @@ def plot_curve(records: list[dict[str, Any]], path: Path, title: str) -> Path | 
     val = [r for r in records if r["kind"] == "val"]
     if not train and not val:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # no pyplot: renders with Agg, leaves a notebook's backend alone
 
     fig = Figure(figsize=(7, 5.5))
-    fig.subplots_adjust(left=0.12, right=0.86, top=0.93, bottom=0.09, hspace=0.08)
+    fig.subplots_adjust(left=0.14, right=0.86, top=0.93, bottom=0.09, hspace=0.08)
     ax1, ax2 = fig.subplots(2, 1, sharex=True)
     if train:
         its = [r["iteration"] for r in train]
