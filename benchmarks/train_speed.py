@@ -91,16 +91,14 @@ def loader_time(config: dict, in_channels: int, data_dir: Path | None, steps: in
     return statistics.median(times)
 
 
-def flop_rate(fn, steps: int) -> tuple[float, float]:
-    """(GFLOP per call, GFLOP/s) of `fn` (FLOPs from FlopCounterMode, time = median wall)."""
+def flop_count(fn) -> float:
+    """GFLOP of one call of `fn`, counted by FlopCounterMode (convolutions, matmuls, SDPA)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False)
     with counter:
         fn()
-    flops = counter.get_total_flops()
-    wall, _ = _timed(fn, steps)
-    return flops / 1e9, flops / 1e9 / wall
+    return counter.get_total_flops() / 1e9
 
 
 def set5_inference(net: torch.nn.Module, data_dir: Path | None, n_images: int, warm: bool) -> float | None:
@@ -172,9 +170,8 @@ def main() -> None:
     print(f"\n| model | size | {head} |\n|---|---|---|")
     print("\n".join(inference))
 
-    # paper-size MLRN step vs a bare 3x3 conv, GFLOP/s in the same run
+    # paper-size MLRN step vs a bare 3x3 conv: alternate the two so that both see the same machine load
     step, _, _ = train_step_fn("mlrn", "paper", args.paper_batch)
-    g_mlrn, r_mlrn = flop_rate(step, max(2, args.steps // 2))
     conv = torch.nn.Conv2d(64, 64, 3, padding=1)
     x = torch.rand(16, 64, 96, 96)
 
@@ -182,12 +179,17 @@ def main() -> None:
         conv.zero_grad(set_to_none=True)
         conv(x).sum().backward()
 
-    g_conv, r_conv = flop_rate(conv_step, args.steps)
+    g_mlrn, g_conv = flop_count(step), flop_count(conv_step)
+    rates_mlrn, rates_conv = [], []
+    for _ in range(max(3, args.steps)):
+        rates_mlrn.append(g_mlrn / _timed(step, 1)[0])
+        rates_conv.append(g_conv / _timed(conv_step, 1)[0])
+    ratio = statistics.median(a / b for a, b in zip(rates_mlrn, rates_conv, strict=True))
     print(f"\npaper-size MLRN training step (batch {args.paper_batch}, 96x96 LR): {g_mlrn:.1f} GFLOP, "
-          f"{r_mlrn:.1f} GFLOP/s")
+          f"median {statistics.median(rates_mlrn):.1f} GFLOP/s")
     print(f"bare 3x3 conv 64->64, 96x96, batch 16, forward+backward: {g_conv:.1f} GFLOP, "
-          f"{r_conv:.1f} GFLOP/s")
-    print(f"ratio: {r_mlrn / r_conv:.2f}")
+          f"median {statistics.median(rates_conv):.1f} GFLOP/s")
+    print(f"ratio (median of {len(rates_mlrn)} alternating pairs): {ratio:.2f}")
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
