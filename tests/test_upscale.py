@@ -147,3 +147,9 @@ def test_trained_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     args = (str(tmp_path / "a.png"), str(tmp_path / "p.png"), "--weights", str(w), "--model", "vdsr")
     assert _run(*args) == 2
     assert "'srcnn' model" in capsys.readouterr().err
+
+
+def test_file_into_a_new_folder(tmp_path: Path) -> None:
+    Image.fromarray(_rgb()).save(tmp_path / "a.jpg", quality=95)
+    assert _run(str(tmp_path / "a.jpg"), str(tmp_path / "new") + "/", *BIC2, "--quiet") == 0
+    assert Image.open(tmp_path / "new" / "a.png").size == (56, 40)

@@ -101,14 +101,15 @@ def _inputs(path: Path) -> list[Path]:
     raise UpscaleError(f"input {path} does not exist")
 
 
-def plan_outputs(inp: Path, out: Path) -> list[tuple[Path, Path]]:
-    """(input, output) pairs; refuses any output that resolves to an input and ambiguous names."""
+def plan_outputs(inp: Path, out: Path, out_is_dir: bool = False) -> list[tuple[Path, Path]]:
+    """(input, output) pairs; refuses any output that resolves to an input and ambiguous names.
+    `out_is_dir`: OUT was given with a trailing slash (a folder, even if it does not exist yet)."""
     files = _inputs(inp)
     if inp.is_dir():
         if out.exists() and not out.is_dir():
             raise UpscaleError(f"IN is a folder, so OUT must be a folder; {out} is a file")
         pairs = [(f, out / f"{f.stem}.png") for f in files]
-    elif out.is_dir() or str(out).endswith(("/", "\\")):
+    elif out.is_dir() or out_is_dir:
         pairs = [(files[0], out / f"{files[0].stem}.png")]
     else:
         if out.suffix.lower() not in OUTPUT_FORMATS:
@@ -212,7 +213,7 @@ def _run(args: argparse.Namespace) -> int:
             raise UpscaleError("give --weights W.pt (trained weights), or --model bicubic for plain bicubic")
         if args.scale is None:
             raise UpscaleError("--model bicubic needs --scale")
-    pairs = plan_outputs(Path(args.input), Path(args.output))
+    pairs = plan_outputs(Path(args.input), Path(args.output), args.output.endswith(("/", "\\")))
     if not args.overwrite:
         existing = [str(dst) for _, dst in pairs if dst.exists()]
         if existing:
