@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# Data: $SRLIB_MIRROR if set, else ../shared/datasets when it exists, else the pinned URLs (manifest).
 replicate: $(STAMP)
-	$(BIN)/srlib replicate --profile $(PROFILE)
+	SRLIB_MIRROR=$${SRLIB_MIRROR:-$$(test -d ../shared/datasets && cd ../shared/datasets && pwd)} \
+		$(BIN)/srlib replicate --profile $(PROFILE)
 
 lint: $(STAMP)
 	$(BIN)/ruff check srlib tests benchmarks notebooks
