@@ -156,8 +156,8 @@ def test_paper_size_defaults() -> None:
         torch.manual_seed(0)
         model = MLRN(scale)
         counts[scale] = sum(p.numel() for p in model.parameters())
-    assert counts == {2: 1_325_531, 3: 1_510_171, 4: 1_473_243}
-    assert len(model.body) == 3 and len(model.body[0][2].units) == 2
+    assert counts == {2: 1_273_967, 3: 1_458_607, 4: 1_421_679}
+    assert len(model.body) == 3 and len(model.body[0][2].units) == 1
     with torch.no_grad():
         assert model(torch.rand(1, 3, 11, 13)).shape == (1, 3, 44, 52)
 

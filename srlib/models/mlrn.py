@@ -146,7 +146,7 @@ class MLRN(nn.Module):
         in_channels: int = 3,
         channels: int = 64,
         n_blocks: int = 3,
-        n_units: int = 2,
+        n_units: int = 1,
         sf_depth: int = 3,
         reduction: int = 16,
         so_iterations: int = 5,
