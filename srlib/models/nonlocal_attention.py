@@ -5,8 +5,9 @@ convolution is a linear map of each pixel's channel vector, so they are `nn.Line
 pixel tokens of each region. Attention is restricted to the regions of a `grid x grid` split of the feature
 map, and computed with `scaled_dot_product_attention`, which on CPU never materialises the L x L weights --
 *provided* q, k, v are contiguous 4-d tensors. Non-contiguous views (e.g. `x.flatten(2).transpose(1, 2)`) or
-3-d inputs silently take a fallback that builds the full L x L matrix (measured: 7.2 GB and 9.5 s instead of
-56 MB and 0.5 s at 170 x 170), so every tensor handed to it here is made contiguous first.
+3-d inputs silently take a fallback that builds the full L x L matrix (measured with torch 2.13 on CPU, one
+96 x 96 region of 16 channels: peak RSS +733 MiB and 3.3 s instead of +3 MiB and 0.7 s), so every tensor
+handed to it here is contiguous and 4-d (tests/test_attention.py checks both).
 
 Sizes not divisible by the grid: regions are uneven, split like `torch.tensor_split` (the first H mod grid
 region rows are one pixel taller, same for columns). That cuts the map into at most 2 x 2 blocks in each of
