@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import statistics
@@ -28,6 +29,12 @@ import numpy as np
 import torch
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+
+
+def _precision(name: str) -> contextlib.AbstractContextManager[object]:
+    """CPU autocast opened here, around the call: `super_resolve(autocast=...)` ignores it off CUDA."""
+    dtype = PRECISIONS[name]
+    return torch.autocast("cpu", dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
 def _data_root() -> Path:
@@ -75,7 +82,8 @@ def worker(image: Path, scale: int, precision: str, runs: int) -> dict[str, obje
     times, cpu = [], []
     for _ in range(runs):
         t0, c0 = time.perf_counter(), time.process_time()
-        result = super_resolve(model, lr, tile=None, autocast=PRECISIONS[precision])
+        with _precision(precision):
+            result = super_resolve(model, lr, tile=None)
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
     return {
@@ -115,7 +123,10 @@ def bf16_vs_fp32(scale: int, weights: str | None) -> list[dict[str, object]]:
     for path in _set_files("Set5"):
         hr, lr = _lr_image(path, scale)
         x = torch.from_numpy(lr).permute(2, 0, 1).float().div(255.0)[None]
-        outs = {p: super_resolve_tensor(model, x, tile=None, autocast=d)[0] for p, d in PRECISIONS.items()}
+        outs = {}
+        for p in PRECISIONS:
+            with _precision(p):
+                outs[p] = super_resolve_tensor(model, x, tile=None)[0]
         images = {p: _uint8(out) for p, out in outs.items()}
         row: dict[str, object] = {
             "image": path.stem,

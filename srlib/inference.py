@@ -12,7 +12,9 @@
   whole-image one (docs/models.md measures by how much); benchmark images are below the default
   `max_pixels`, so evaluation always runs them whole.
 - Optional x8 self-ensemble (the 8 dihedral transforms of the input, inverse-transformed and averaged), a
-  `device` (the model is moved there) and an `autocast` dtype (e.g. torch.bfloat16).
+  `device` (the model is moved there) and an `autocast` dtype (e.g. torch.bfloat16) used on CUDA only: on
+  this project's CPU, bf16 autocast made the paper-size MLRN 40-60x slower (docs/benchmarks.md), so on any
+  other device it is ignored with a warning and inference runs in float32, as training does.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -123,6 +126,13 @@ def super_resolve_tensor(
     overlap = int(getattr(model, "receptive_radius", DEFAULT_OVERLAP) if overlap is None else overlap)
     if overlap < 0:
         raise ValueError(f"overlap must be >= 0, got {overlap}")
+    if autocast is not None and x.device.type != "cuda":
+        warnings.warn(
+            f"autocast={autocast} is only used on CUDA (bf16 on CPU measured 40-60x slower); running float32 "
+            f"on {x.device}",
+            stacklevel=3,
+        )
+        autocast = None
     ctx = torch.autocast(x.device.type, dtype=autocast) if autocast is not None else contextlib.nullcontext()
     was_training = model.training
     model.eval()

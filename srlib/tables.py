@@ -139,13 +139,16 @@ def caption(
     scales: Sequence[int],
     subsets: Mapping[str, Mapping[str, int]],
     set_sizes: Mapping[str, int],
+    models: Sequence[str] = (),
 ) -> str:
-    """The caption every table carries: what is shown, protocol, profile and its reductions, image subsets
+    """The caption every table carries: what is shown, protocol, profile and its reductions (with the options
+    in which each of `models` departs from its paper-size / published default), image subsets
     (`subsets[model][set] = n` first images of `set_sizes[set]`), model sizes."""
     from srlib.metrics import PROTOCOL
+    from srlib.train.config import reductions as profile_reductions
 
     parts = [title.rstrip(".") + ".", f"Protocol: {PROTOCOL}."]
-    reductions = list(profile.get("reductions", []))
+    reductions = profile_reductions(dict(profile), [m for m in models if m in profile.get("models", {})])
     parts.append(
         f"Training profile {profile['name']!r}"
         + (": reduced setting -- " + "; ".join(reductions) + "." if reductions else " (the paper's recipe).")
@@ -355,6 +358,7 @@ def write_table2(
         scales=scales,
         subsets=_subsets(models, sets, prof),
         set_sizes=_set_sizes(sets),
+        models=models,
     )
     md, tex = render_table2(frame, text)
     return frame, write_table(frame, Path(out_dir) / "table2", md, tex)
@@ -378,6 +382,7 @@ def write_table1(
         scales=[TABLE1_SCALE],
         subsets=_subsets(["mlrn"], ["Set5"], prof),
         set_sizes=_set_sizes(["Set5"]),
+        models=["mlrn"],
     )
     md, tex = render_table1(frame, text)
     return frame, write_table(frame, Path(out_dir) / "table1", md, tex)

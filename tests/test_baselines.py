@@ -192,3 +192,16 @@ def test_receptive_radius_bounds_the_dependence(name: str, scale: int) -> None:
 )
 def test_receptive_radius_of_published_sizes(name: str, options: dict, expected: dict[int, int]) -> None:
     assert {s: build_model(name, s, **options).receptive_radius for s in SCALES} == expected
+
+
+def test_memnet_recon_init_gain_scales_only_the_reconnet_init() -> None:
+    torch.manual_seed(0)
+    published = build_model("memnet", 2, n_memory=2, n_recursions=1, channels=8)
+    torch.manual_seed(0)
+    damped = build_model("memnet", 2, n_memory=2, n_recursions=1, channels=8, recon_init_gain=0.01)
+    assert torch.allclose(damped.recon_conv.weight, 0.01 * published.recon_conv.weight)
+    assert torch.equal(damped.fenet_conv.weight, published.fenet_conv.weight)
+    lr = torch.rand(1, 1, 12, 12)
+    bicubic = damped.upsample(lr)
+    with torch.no_grad():
+        assert (damped(lr) - bicubic).std() < 0.05 * (published(lr) - bicubic).std()

@@ -90,3 +90,12 @@ def test_write_table2_writes_three_formats(tmp_path):
     assert "Training profile 'smoke': reduced setting" in md and "SRCNN" in md and "Bicubic" in md
     assert "Parameters (at x2): SRCNN" in md
     assert written[2].read_text().startswith(r"\begin{table}")
+
+
+def test_caption_names_each_models_reduced_options() -> None:
+    models = {"vdsr": {"options": {"depth": 8}}}
+    profile = {"name": "quick", "reductions": ["fewer iterations"], "models": models}
+    text = tables.caption(
+        "T", profile=profile, sizes={}, scales=[2], subsets={}, set_sizes={}, models=["vdsr", "srcnn"]
+    )
+    assert "fewer iterations; vdsr: depth 8 (default 20)." in text
