@@ -141,8 +141,10 @@ def main() -> None:
         mirror = os.environ["SRLIB_MIRROR"]
         prepare(sets=["T91", "BSD200", "Set5"], data_dir=None, mirror=mirror, progress=False)
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f} at start\n")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f} at start\n"
+    )
     rows, inference = [], []
     for profile in args.profiles:
         for model in args.models:
@@ -163,8 +165,10 @@ def main() -> None:
             t = set5_inference(net, data_dir, args.set5_images, warm=profile != "paper")
             if t is not None:
                 inference.append(f"| {model} | {profile} | {1000 * t:.0f} |")
-    print("\n| model | size | parameters | HR patch | ms/iteration (wall) | ms/iteration (CPU) | samples/s | "
-          "loader share |\n|---|---|---|---|---|---|---|---|")
+    print(
+        "\n| model | size | parameters | HR patch | ms/iteration (wall) | ms/iteration (CPU) | samples/s | "
+        "loader share |\n|---|---|---|---|---|---|---|---|"
+    )
     print("\n".join(rows))
     head = f"ms per image (x2, wall; first {args.set5_images} Set5 images)"
     print(f"\n| model | size | {head} |\n|---|---|---|")
@@ -185,10 +189,14 @@ def main() -> None:
         rates_mlrn.append(g_mlrn / _timed(step, 1)[0])
         rates_conv.append(g_conv / _timed(conv_step, 1)[0])
     ratio = statistics.median(a / b for a, b in zip(rates_mlrn, rates_conv, strict=True))
-    print(f"\npaper-size MLRN training step (batch {args.paper_batch}, 96x96 LR): {g_mlrn:.1f} GFLOP, "
-          f"median {statistics.median(rates_mlrn):.1f} GFLOP/s")
-    print(f"bare 3x3 conv 64->64, 96x96, batch 16, forward+backward: {g_conv:.1f} GFLOP, "
-          f"median {statistics.median(rates_conv):.1f} GFLOP/s")
+    print(
+        f"\npaper-size MLRN training step (batch {args.paper_batch}, 96x96 LR): {g_mlrn:.1f} GFLOP, "
+        f"median {statistics.median(rates_mlrn):.1f} GFLOP/s"
+    )
+    print(
+        f"bare 3x3 conv 64->64, 96x96, batch 16, forward+backward: {g_conv:.1f} GFLOP, "
+        f"median {statistics.median(rates_conv):.1f} GFLOP/s"
+    )
     print(f"ratio (median of {len(rates_mlrn)} alternating pairs): {ratio:.2f}")
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 

@@ -40,7 +40,11 @@ def test_profiles_resolve_for_every_model_and_scale(profile: str) -> None:
 def test_paper_profile_is_the_paper_recipe() -> None:
     c = resolve_config("mlrn", 2, "paper")
     assert c["optimizer"] == {
-        "name": "adam", "lr": 1e-4, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0
+        "name": "adam",
+        "lr": 1e-4,
+        "betas": [0.9, 0.999],
+        "eps": 1e-8,
+        "weight_decay": 0.0,
     }
     assert c["loss"]["name"] == "l1" and c["batch_size"] == 16 and c["hr_patch"] == 192
     assert c["iterations"] == 1000 * 1000
@@ -68,8 +72,17 @@ def test_quick_profile_declares_its_reductions() -> None:
 
 
 def test_overrides_dotted_json_and_plain_strings() -> None:
-    over = parse_overrides(["iterations=7", "optimizer.lr=2e-4", "loss.name=mse", "model_options.channels=16",
-                            "data.train_sets=[\"Demo\"]", "grad_clip=null", "validation.set=\"Set5\""])
+    over = parse_overrides(
+        [
+            "iterations=7",
+            "optimizer.lr=2e-4",
+            "loss.name=mse",
+            "model_options.channels=16",
+            'data.train_sets=["Demo"]',
+            "grad_clip=null",
+            'validation.set="Set5"',
+        ]
+    )
     c = resolve_config("mlrn", 3, "smoke", over)
     assert c["iterations"] == 7 and c["optimizer"]["lr"] == 2e-4 and c["loss"]["name"] == "mse"
     assert c["model_options"]["channels"] == 16 and c["data"]["train_sets"] == ["Demo"]
@@ -96,8 +109,17 @@ def test_unknown_keys_and_bad_values_are_refused() -> None:
 
 def test_hash_ignores_runtime_only() -> None:
     base = config_hash(resolve_config("mlrn", 2, "quick"))
-    assert config_hash(resolve_config("mlrn", 2, "quick", {"runtime.device": "cpu", "runtime.ckpt_every": 7,
-                                                          "runtime.num_workers": 2})) == base
+    assert (
+        config_hash(
+            resolve_config(
+                "mlrn",
+                2,
+                "quick",
+                {"runtime.device": "cpu", "runtime.ckpt_every": 7, "runtime.num_workers": 2},
+            )
+        )
+        == base
+    )
     assert config_hash(resolve_config("mlrn", 2, "quick", {"seed": 1})) != base
     assert config_hash(resolve_config("mlrn", 3, "quick")) != base
     assert config_hash(resolve_config("mlrn", 2, "quick", ablation_overrides({"non_local": False}))) != base
@@ -116,8 +138,22 @@ def test_profile_from_a_json_file(tmp_path) -> None:
 def test_cli_show_config_and_help(capsys: pytest.CaptureFixture[str]) -> None:
     from srlib.commands.train import main
 
-    assert main(["--model", "mlrn", "--scale", "2", "--profile", "quick", "--set", "iterations=9",
-                 "--show-config"]) == 0
+    assert (
+        main(
+            [
+                "--model",
+                "mlrn",
+                "--scale",
+                "2",
+                "--profile",
+                "quick",
+                "--set",
+                "iterations=9",
+                "--show-config",
+            ]
+        )
+        == 0
+    )
     shown = json.loads(capsys.readouterr().out)
     assert shown["config"]["iterations"] == 9 and len(shown["config_hash"]) == 16
     assert main(["--model", "mlrn", "--scale", "2", "--set", "bogus=1", "--show-config"]) == 2

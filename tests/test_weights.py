@@ -17,8 +17,17 @@ def saved(tmp_path: Path) -> Path:
     torch.manual_seed(0)
     net = build_model("vdsr", 2, depth=3, channels=8)
     path = tmp_path / "vdsr_x2.pt"
-    save_weights(net, path, {"model": "vdsr", "options": {"depth": 3, "channels": 8}, "scale": 2,
-                             "profile": "smoke", "final_metrics": {"psnr": 30.0}})
+    save_weights(
+        net,
+        path,
+        {
+            "model": "vdsr",
+            "options": {"depth": 3, "channels": 8},
+            "scale": 2,
+            "profile": "smoke",
+            "final_metrics": {"psnr": 30.0},
+        },
+    )
     return path
 
 
@@ -94,8 +103,19 @@ def test_evaluate_command_with_weights(tmp_path: Path, saved: Path) -> None:
     parser = argparse.ArgumentParser()
     cmd.add_arguments(parser)
     out = tmp_path / "ev.csv"
-    args = parser.parse_args(["--weights", str(saved), "--sets", "Demo", "--data-dir", str(tmp_path / "data"),
-                              "--out", str(out), "--no-progress"])
+    args = parser.parse_args(
+        [
+            "--weights",
+            str(saved),
+            "--sets",
+            "Demo",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert cmd.run(args) == 0
     rows = pd.read_csv(out)
     assert set(rows["scale"]) == {2} and set(rows["model"]) == {"vdsr"} and len(rows) == len(demo.images())
