@@ -634,7 +634,8 @@ class Runner:
 
 
 def git_state() -> dict[str, Any]:
-    """Commit and dirty flag of the checkout srlib runs from (None outside a git checkout)."""
+    """Commit and dirty flag (tracked files changed outside `results/`) of the checkout srlib runs from (None
+    outside a git checkout)."""
     root = paths.repo_root()
     if root is None:
         return {"commit": None, "dirty": None}
@@ -648,7 +649,8 @@ def git_state() -> dict[str, Any]:
             return None
         return out.stdout.strip()
 
-    status = git("status", "--porcelain", "--untracked-files=no")
+    # the results folder is what a run writes (provenance.json itself), not what it ran
+    status = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results")
     return {"commit": git("rev-parse", "HEAD"), "dirty": None if status is None else bool(status)}
 
 
