@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -284,3 +285,23 @@ def test_plan_passes_absolute_paths_to_the_notebooks(tmp_path, monkeypatch):
     assert steps[0].params["out_dir"] == str(tmp_path / "out")
     assert steps[0].params["data_dir"] == str(tmp_path / "d")
     assert all(Path(p).is_absolute() for s in steps for p in (*s.inputs, *s.outputs))
+
+
+def test_git_state_dirty_ignores_the_results_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run rewrites results/<profile>/provenance.json; that alone must not mark the checkout dirty."""
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "provenance.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    monkeypatch.setattr(rp.paths, "repo_root", lambda: tmp_path)
+    assert rp.git_state()["dirty"] is False
+    (tmp_path / "results" / "provenance.json").write_text('{"run": 2}')
+    assert rp.git_state()["dirty"] is False
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert rp.git_state()["dirty"] is True
