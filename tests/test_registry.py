@@ -69,6 +69,7 @@ def test_options_expose_published_defaults() -> None:
         "n_recursions": 6,
         "channels": 64,
         "batch_norm": True,
+        "recon_init_gain": 1.0,
     }
 
 
