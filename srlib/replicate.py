@@ -806,12 +806,37 @@ def train_run(
     results_dir: str | os.PathLike[str] = "",
 ) -> Any:
     """Train `spec` with `profile` into its run folder (default `<results>/runs/<run_id>`); returns the
-    `srlib.train.TrainSummary`. A finished run is returned as it is (training resumes, never restarts)."""
+    `srlib.train.TrainSummary`. A finished run is returned as it is (training resumes, never restarts); a
+    run folder trained with another config (the profile was edited) is set aside, not resumed or deleted."""
     from srlib.train import train
 
     out = _opt_path(out_dir) or spec.run_dir(results_root(profile, results_dir))
     opts = run_overrides(spec, seed, overrides)
+    if resume:
+        set_aside_superseded_run(Path(out), spec, profile, opts)
     return train(spec.model, spec.scale, profile, opts, out, resume=resume, data_dir=_opt_path(data_dir))
+
+
+def set_aside_superseded_run(
+    out: Path, spec: RunSpec, profile: str, overrides: dict[str, Any]
+) -> Path | None:
+    """Rename `out` to `<out>.superseded-<its config hash>` when its config.json records another config than
+    the one about to be trained; returns the new path (None when nothing was moved). Keeps the old weights for
+    comparison instead of failing the step with "refusing to resume"."""
+    from srlib.train.config import config_hash, resolve_config
+
+    cfg_path = out / "config.json"
+    if not cfg_path.is_file():
+        return None
+    old = json.loads(cfg_path.read_text(encoding="utf-8")).get("config_hash")
+    if old == config_hash(resolve_config(spec.model, spec.scale, profile, overrides)):
+        return None
+    target = out.with_name(f"{out.name}.superseded-{old}")
+    if target.exists():
+        raise StepFailed(f"cannot set aside {out}: {target} already exists; remove one of them")
+    out.rename(target)
+    print(f"{out} was trained with another config ({old}); set aside as {target.name}", flush=True)
+    return target
 
 
 def trained_weights(spec: RunSpec, root: Path) -> Path | None:

@@ -305,3 +305,25 @@ def test_git_state_dirty_ignores_the_results_folder(tmp_path: Path, monkeypatch:
     assert rp.git_state()["dirty"] is False
     (tmp_path / "code.py").write_text("x = 2\n")
     assert rp.git_state()["dirty"] is True
+
+
+def test_a_run_trained_with_another_config_is_set_aside(tmp_path: Path) -> None:
+    """After a profile edit, replicate keeps the old run under another name instead of failing to resume."""
+    from srlib.train.config import config_hash, resolve_config
+
+    spec = rp.RunSpec("srcnn", 2)
+    opts = rp.run_overrides(spec, seed=0)
+    out = tmp_path / "runs" / "srcnn-x2"
+    out.mkdir(parents=True)
+    current = config_hash(resolve_config("srcnn", 2, "smoke", opts))
+    (out / "config.json").write_text(json.dumps({"config_hash": current}))
+    assert rp.set_aside_superseded_run(out, spec, "smoke", opts) is None and out.is_dir()
+    (out / "config.json").write_text(json.dumps({"config_hash": "0123abcd"}))
+    (out / "srcnn_x2.pt").write_bytes(b"old weights")
+    moved = rp.set_aside_superseded_run(out, spec, "smoke", opts)
+    assert moved == tmp_path / "runs" / "srcnn-x2.superseded-0123abcd"
+    assert not out.exists() and (moved / "srcnn_x2.pt").read_bytes() == b"old weights"
+    out.mkdir()
+    (out / "config.json").write_text(json.dumps({"config_hash": "0123abcd"}))
+    with pytest.raises(rp.StepFailed, match="already exists"):
+        rp.set_aside_superseded_run(out, spec, "smoke", opts)
