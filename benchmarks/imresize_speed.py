@@ -1,4 +1,4 @@
-"""Speed of srlib.imresize (MATLAB bicubic) on a 1024x768 RGB image: numpy and torch paths.
+"""Speed of srlib.core.imresize (MATLAB bicubic) on a 1024x768 RGB image: numpy and torch paths.
 
 Prints the median wall time and process CPU time (all threads) of --runs runs for downscaling (x1/2, x1/4:
 the HR -> LR degradation of the benchmarks) and upscaling (x2, x4: the Bicubic baseline and the
@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from srlib.imresize import imresize, imresize_uint8
+from srlib.core.imresize import imresize, imresize_uint8
 
 SCALES = (0.5, 0.25, 2.0, 4.0)
 

@@ -26,12 +26,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from srlib import paths
+from srlib.core import paths
+from srlib.core.imresize import degrade, modcrop
 from srlib.data.benchmark import DataNotPreparedError, set_files
 from srlib.data.dataset import PatchDataset, apply_transform
 from srlib.data.images import load_image
 from srlib.data.patches import build_cache, check_cache, read_crop, read_image
-from srlib.imresize import degrade, modcrop
 
 
 class OnTheFly(Dataset):

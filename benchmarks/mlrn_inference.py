@@ -38,7 +38,7 @@ def _precision(name: str) -> contextlib.AbstractContextManager[object]:
 
 
 def _data_root() -> Path:
-    from srlib import paths
+    from srlib.core import paths
 
     return paths.mirror_dir() or paths.data_dir()
 
@@ -50,8 +50,8 @@ def _set_files(name: str) -> list[Path]:
 
 
 def _lr_image(path: Path, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    from srlib.core.imresize import degrade, modcrop
     from srlib.data.images import load_image
-    from srlib.imresize import degrade, modcrop
 
     hr = modcrop(load_image(path), scale)
     return hr, degrade(hr, scale)
@@ -115,8 +115,8 @@ def _uint8(sr: torch.Tensor) -> np.ndarray:
 
 def bf16_vs_fp32(scale: int, weights: str | None) -> list[dict[str, object]]:
     """Per Set5 image: max-abs output difference, PSNR(bf16 vs fp32), and with weights PSNR change vs HR."""
+    from srlib.core.metrics import psnr
     from srlib.inference import super_resolve_tensor
-    from srlib.metrics import psnr
 
     model = _model(scale, weights)
     rows = []

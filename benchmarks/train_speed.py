@@ -102,9 +102,9 @@ def flop_count(fn) -> float:
 
 
 def set5_inference(net: torch.nn.Module, data_dir: Path | None, n_images: int, warm: bool) -> float | None:
+    from srlib.core.imresize import degrade, modcrop
     from srlib.data.benchmark import set_files
     from srlib.data.images import load_image
-    from srlib.imresize import degrade, modcrop
     from srlib.inference import super_resolve
 
     try:

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from srlib import metrics
-from srlib.atomic import atomic_path, write_text
+from srlib.core import metrics
+from srlib.core.atomic import atomic_path, write_text
 
 ModelSpec = str | Callable[[int], nn.Module]
 ROW_COLUMNS: tuple[str, ...] = ("model", "set", "scale", "image", "psnr", "ssim", "mode")
@@ -94,9 +94,9 @@ def evaluate(
     import torch
     from tqdm.auto import tqdm
 
+    from srlib.core.imresize import degrade, modcrop
     from srlib.data.benchmark import set_files
     from srlib.data.images import load_image
-    from srlib.imresize import degrade, modcrop
     from srlib.inference import super_resolve
 
     scales = _check_scales(scales)
@@ -181,13 +181,13 @@ def set_means(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def compare_with_paper(means: pd.DataFrame, paper_model: str | None = None) -> pd.DataFrame:
-    """Our set means beside the paper's Table 2 (`srlib.paper.table2`): paper value, ours, ours - paper.
+    """Our set means beside the paper's Table 2 (`srlib.core.paper.table2`): paper value, ours, ours - paper.
 
     `paper_model` is the Table 2 row to compare with (default: the `model` column, which must then hold one
     Table 2 model). Cells the paper lacks (or sets/scales outside Table 2) have NaN paper values; `note`
     carries the paper-notes flag.
     """
-    from srlib.paper import SCALES, TABLE2_MODELS, TEST_SETS, Cell, table2
+    from srlib.core.paper import SCALES, TABLE2_MODELS, TEST_SETS, Cell, table2
 
     if paper_model is None:
         labels = means["model"].unique()

@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from srlib.color import rgb2ycbcr, ycbcr2rgb
-from srlib.imresize import imresize
+from srlib.core.color import rgb2ycbcr, ycbcr2rgb
+from srlib.core.imresize import imresize
 
 DEFAULT_OVERLAP = 32  # LR pixels of context per tile side for models without `receptive_radius`
 AUTO_MAX_PIXELS = 2_000_000  # output pixels above which tile="auto" tiles (every benchmark image is below)

@@ -31,7 +31,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from srlib import atomic, paths
+from srlib.core import atomic, paths
+from srlib.core.provenance import device_info, git_state, package_versions, sha256_file
 
 KERNEL_NAME = "srlib"
 KERNEL_DISPLAY_NAME = "Python (srlib)"
@@ -42,7 +43,7 @@ PARAMS_MARKER = "# Parameters of this notebook (papermill overrides them; the ne
 _INJECTED_MARKER = "# Parameters"
 
 # The declared parameters of every notebook: name -> type (checked by `validate_params` and by `Runner`).
-# An empty string for a path means "the default location" (srlib.paths / RunSpec).
+# An empty string for a path means "the default location" (srlib.core.paths / RunSpec).
 _COMMON_PARAMS: dict[str, Any] = {"profile": str, "data_dir": str}
 _RUN_PARAMS: dict[str, Any] = {
     "model": str,
@@ -208,14 +209,6 @@ def validate_params(
 # Content hashes
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 class Hasher:
     """sha256 of files and folders, cached by (size, mtime): an input shared by many steps is hashed once."""
 
@@ -226,7 +219,7 @@ class Hasher:
         st = path.stat()
         key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
         if key not in self._cache:
-            self._cache[key] = _sha256_file(path)
+            self._cache[key] = sha256_file(path)
         return self._cache[key]
 
     def tree(self, path: Path) -> str:
@@ -633,71 +626,6 @@ class Runner:
 # Provenance helpers
 
 
-def git_state() -> dict[str, Any]:
-    """Commit and dirty flag (tracked files changed outside `results/`) of the checkout srlib runs from (None
-    outside a git checkout)."""
-    root = paths.repo_root()
-    if root is None:
-        return {"commit": None, "dirty": None}
-
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(
-                ["git", *args], cwd=root, capture_output=True, text=True, check=True, timeout=30
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return out.stdout.strip()
-
-    # the results folder is what a run writes (provenance.json itself), not what it ran
-    status = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results")
-    return {"commit": git("rev-parse", "HEAD"), "dirty": None if status is None else bool(status)}
-
-
-def package_versions() -> dict[str, str | None]:
-    from importlib import metadata
-
-    names = (
-        "srlib",
-        "torch",
-        "numpy",
-        "scikit-image",
-        "pillow",
-        "h5py",
-        "pandas",
-        "matplotlib",
-        "papermill",
-        "nbclient",
-        "ipykernel",
-    )
-    versions: dict[str, str | None] = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
-def device_info() -> dict[str, Any]:
-    """What computed the results: CPU model and core count, and the CUDA devices torch sees."""
-    cpu = platform.processor() or None
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
-    info: dict[str, Any] = {"cpu": cpu, "cpu_count": os.cpu_count()}
-    try:
-        import torch
-
-        info["torch_threads"] = torch.get_num_threads()
-        info["cuda"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    except ImportError:
-        info["cuda"] = None
-    return info
-
-
 # ----------------------------------------------------------------------------------------------------------
 # Runs: where the notebooks put what they train and evaluate (one layout, shared by notebooks and pipeline)
 
@@ -762,8 +690,8 @@ class RunSpec:
 
 
 def table1_specs() -> list[RunSpec]:
-    """The four MLRN variants of the paper's Table 1, at its scale (srlib.paper.TABLE1_SCALE)."""
-    from srlib.paper import TABLE1, TABLE1_SCALE
+    """The four MLRN variants of the paper's Table 1, at its scale (srlib.core.paper.TABLE1_SCALE)."""
+    from srlib.core.paper import TABLE1, TABLE1_SCALE
 
     return [RunSpec("mlrn", TABLE1_SCALE, **flags) for flags, _ in TABLE1]
 
@@ -776,7 +704,7 @@ def profile_name(profile: str) -> str:
 
 
 def results_root(profile: str, results_dir: str | os.PathLike[str] = "") -> Path:
-    """`results_dir` if given, else `<srlib.paths.results_dir()>/<profile name>` (`$SRLIB_RESULTS`)."""
+    """`results_dir` if given, else `<srlib.core.paths.results_dir()>/<profile name>` (`$SRLIB_RESULTS`)."""
     return Path(results_dir) if str(results_dir) else paths.results_dir() / profile_name(profile)
 
 
@@ -1032,7 +960,7 @@ def plan(
     """Every step of the replication for `profile` at `scales`, in dependency order: data; one training
     and one evaluation per learned model and scale (plus Table 1's three partial MLRN variants at x2);
     Bicubic evaluations; Table 1 (only when x2 is planned), Table 2 and the figures."""
-    from srlib.paper import TABLE1_SCALE, TABLE2_MODELS, TEST_SETS
+    from srlib.core.paper import TABLE1_SCALE, TABLE2_MODELS, TEST_SETS
     from srlib.train import eval_plan, load_profile, resolve_config
 
     profile = _absolute_profile(profile)
@@ -1190,7 +1118,7 @@ def pipeline_provenance(profile: str, root: Path, steps: Sequence[Step]) -> dict
         "profile": {
             "name": profile_name(profile),
             "file": str(prof_file),
-            "sha256": _sha256_file(prof_file),
+            "sha256": sha256_file(prof_file),
         },
         "config_hashes": configs,
         "data": data,
@@ -1255,13 +1183,13 @@ def comparison_figure(
     train_missing: bool = False,
 ) -> Any:
     """Fig. 5 for one scale: `image` ("<set>/<name>") super-resolved by every model in `models`, the crop
-    picked by `srlib.figures.pick_crop`, each crop labelled with the whole image's PSNR/SSIM."""
-    from srlib import figures
+    picked by `srlib.reports.figures.pick_crop`, each crop labelled with the whole image's PSNR/SSIM."""
+    from srlib.core.imresize import modcrop
+    from srlib.core.paper import DISPLAY_NAMES
     from srlib.data.benchmark import set_files
     from srlib.data.images import load_image
     from srlib.evaluate import is_single_channel_file
-    from srlib.imresize import modcrop
-    from srlib.tables import DISPLAY_NAMES
+    from srlib.reports import figures
 
     set_name, _, name = image.partition("/")
     files = {p.stem: p for p in set_files(set_name, _opt_path(data_dir))}
@@ -1287,8 +1215,8 @@ def curves_figure(
     models: Sequence[str], scales: Sequence[int], profile: str, *, results_dir: str | os.PathLike[str] = ""
 ) -> Any:
     """Training loss and validation PSNR of every learned model's run, one column per scale."""
-    from srlib import figures
-    from srlib.tables import DISPLAY_NAMES
+    from srlib.core.paper import DISPLAY_NAMES
+    from srlib.reports import figures
 
     root = results_root(profile, results_dir)
     logs = {

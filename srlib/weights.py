@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from srlib import atomic
+from srlib.core import atomic
 
 CARD_FORMAT = "srlib-model-card/1"
 

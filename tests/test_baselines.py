@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from srlib.imresize import imresize
+from srlib.core.imresize import imresize
 from srlib.models import TrainingTerm, build_model, published_loss, training_outputs
 
 SMALL = {

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage.color import rgb2ycbcr as sk_rgb2ycbcr
 
-from srlib.color import rgb2ycbcr, rgb_to_y, ycbcr2rgb
+from srlib.core.color import rgb2ycbcr, rgb_to_y, ycbcr2rgb
 
 
 @pytest.mark.parametrize(

@@ -14,10 +14,10 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from srlib.color import rgb_to_y
+from srlib.core.color import rgb_to_y
+from srlib.core.imresize import degrade
 from srlib.data.dataset import PatchDataset, apply_transform
 from srlib.data.patches import check_cache, ensure_cache, read_image
-from srlib.imresize import degrade
 
 SIZES = {"big.png": (90, 120), "mid.png": (66, 72), "tall.png": (100, 40), "small.png": (30, 36)}
 

@@ -13,6 +13,9 @@ from PIL import Image
 from torch import nn
 
 from srlib.cli import main as cli_main
+from srlib.core.imresize import degrade, imresize, modcrop
+from srlib.core.metrics import psnr, ssim
+from srlib.core.paper import table2
 from srlib.evaluate import (
     MEAN_COLUMNS,
     ROW_COLUMNS,
@@ -23,12 +26,9 @@ from srlib.evaluate import (
     set_means,
     to_markdown,
 )
-from srlib.imresize import degrade, imresize, modcrop
 from srlib.inference import super_resolve
-from srlib.metrics import psnr, ssim
 from srlib.models import build_model
 from srlib.models.bicubic import Bicubic
-from srlib.paper import table2
 
 # --- Bicubic model ---------------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from srlib import figures
+from srlib.reports import figures
 
 
 def _flat_with_texture(top: int, left: int, size: int = 16) -> np.ndarray:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from srlib.imresize import _taps, degrade, imresize, imresize_uint8, modcrop
+from srlib.core.imresize import _taps, degrade, imresize, imresize_uint8, modcrop
 
 
 def _rng(seed: int = 0) -> np.random.Generator:
@@ -139,7 +139,7 @@ def test_torch_gather_and_matrix_strategies_agree(scale, monkeypatch):
     out = imresize(x, scale=scale)
     np.testing.assert_allclose(out[0].detach().numpy(), ref, atol=1e-12)
     (grad,) = torch.autograd.grad((out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum(), x)
-    monkeypatch.setattr("srlib.imresize._DENSE_MAX_RATIO", 10**9)
+    monkeypatch.setattr("srlib.core.imresize._DENSE_MAX_RATIO", 10**9)
     dense = imresize(x, scale=scale)
     torch.testing.assert_close(dense, out, rtol=0, atol=1e-12)
     (grad_dense,) = torch.autograd.grad((dense * torch.linspace(-1, 1, out.numel()).view_as(out)).sum(), x)

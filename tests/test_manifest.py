@@ -25,7 +25,7 @@ def test_sets_and_counts():
 
 
 def test_test_sets_agree_with_paper_tables():
-    from srlib import paper
+    from srlib.core import paper
 
     assert paper.TEST_SETS == TEST_SETS
 

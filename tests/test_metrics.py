@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from srlib.color import rgb_to_y
-from srlib.metrics import PROTOCOL, luma, psnr, psnr_y, shave_border, ssim, ssim_y
+from srlib.core.color import rgb_to_y
+from srlib.core.metrics import PROTOCOL, luma, psnr, psnr_y, shave_border, ssim, ssim_y
 
 
 def _pair(seed: int = 0, shape=(40, 33, 3), noise: float = 12.0) -> tuple[np.ndarray, np.ndarray]:

@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 import srlib
+from srlib.core.imresize import degrade, modcrop
 from srlib.data import patches
 from srlib.data.images import load_image
 from srlib.data.patches import CacheError, build_cache, cache_path, check_cache, ensure_cache, read_image
-from srlib.imresize import degrade, modcrop
 
 SIZES = {"a.png": (64, 80), "b.png": (50, 46), "c.png": (37, 61), "d.bmp": (20, 24)}  # name: (H, W)
 
@@ -104,11 +104,11 @@ def test_config_changes_make_cache_stale(tmp_path, sources):
 
 
 def test_degrade_probe_follows_the_degradation(monkeypatch):
-    import srlib.imresize
+    import srlib.core.imresize
 
     probe = patches.degrade_probe(2)
     assert probe == patches.degrade_probe(2) != patches.degrade_probe(3)
-    monkeypatch.setattr(srlib.imresize, "degrade", lambda hr, s: degrade(hr, s) // 2)
+    monkeypatch.setattr(srlib.core.imresize, "degrade", lambda hr, s: degrade(hr, s) // 2)
     assert patches.degrade_probe(2) != probe
 
 

@@ -19,7 +19,7 @@ BASELINES = ("srcnn", "vdsr", "lapsrn", "memnet")
 
 
 def test_every_table2_model_is_registered() -> None:
-    from srlib.paper import TABLE2_MODELS
+    from srlib.core.paper import TABLE2_MODELS
 
     assert set(TABLE2_MODELS) <= set(model_names())
 

@@ -7,8 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from srlib import tables
-from srlib.metrics import PROTOCOL
+from srlib.core.metrics import PROTOCOL
+from srlib.reports import tables
 
 
 def _means(rows: list[tuple[str, int, str, float, float]]) -> pd.DataFrame:

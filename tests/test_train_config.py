@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from srlib.core.paper import TABLE1
 from srlib.models import build_model, model_options
-from srlib.paper import TABLE1
 from srlib.train.config import (
     PROFILE_NAMES,
     ConfigError,

@@ -51,7 +51,7 @@ def test_grayscale_stays_grayscale(tmp_path: Path) -> None:
 
 
 def test_rgba_alpha_upscaled_by_bicubic(tmp_path: Path) -> None:
-    from srlib.imresize import imresize
+    from srlib.core.imresize import imresize
 
     img = _rgb()
     alpha = np.tile(np.linspace(0, 255, 28).round().astype(np.uint8), (20, 1))

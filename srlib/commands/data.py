@@ -77,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _list(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from srlib import paths
+    from srlib.core import paths
     from srlib.data import demo
     from srlib.data.manifest import ALL_SETS, TEST_SETS, entries
 

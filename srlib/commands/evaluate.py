@@ -92,10 +92,10 @@ def weights_spec(args: argparse.Namespace) -> tuple[Any, str]:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from srlib import paths
+    from srlib.core import paths
+    from srlib.core.metrics import PROTOCOL
+    from srlib.core.paper import TABLE2_MODELS
     from srlib.evaluate import compare_with_paper, evaluate, means_path, set_means, to_markdown
-    from srlib.metrics import PROTOCOL
-    from srlib.paper import TABLE2_MODELS
 
     model, label = model_spec(args)
     out = Path(args.out) if args.out else paths.results_dir() / f"evaluate_{label}.csv"

@@ -155,9 +155,9 @@ def upscale_file(model, src: Path, dst: Path, device, tile, self_ensemble: bool)
     import numpy as np
     from PIL import Image
 
-    from srlib.atomic import atomic_path
+    from srlib.core.atomic import atomic_path
+    from srlib.core.imresize import imresize
     from srlib.data.images import load_image_with_alpha
-    from srlib.imresize import imresize
     from srlib.inference import super_resolve
 
     fmt, holds_alpha = OUTPUT_FORMATS[dst.suffix.lower()]

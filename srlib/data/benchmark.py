@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from srlib import paths
+from srlib.core import paths
 from srlib.data.demo import DEMO_SET
 from srlib.data.manifest import ALL_SETS, SET_GROUPS, entries
 
@@ -46,7 +46,7 @@ def canonical_name(name: str) -> str:
 
 
 def set_files(name: str, data_dir: PathLike | None = None) -> list[Path]:
-    """The files of set `name` under `data_dir` (default `srlib.paths.data_dir()`), in manifest order.
+    """The files of set `name` under `data_dir` (default `srlib.core.paths.data_dir()`), in manifest order.
 
     Raises DataNotPreparedError when any file is missing or has the wrong size (no download happens here).
     """

@@ -21,7 +21,7 @@ common practice.
 Images smaller than the HR patch (`lr_patch * scale`) in either dimension are left out with a logged warning;
 if none remains, construction fails with a ValueError naming the patch size and the largest image.
 
-`in_channels=1` gives the Y channel of MATLAB's `rgb2ycbcr` (`srlib.color.rgb_to_y` / 255, not rounded: Y in
+`in_channels=1` gives the Y channel of MATLAB's `rgb2ycbcr` (`core.color.rgb_to_y` / 255, not rounded: Y in
 [16, 235] / 255), computed separately on the LR and the HR patch -- the LR patch's Y is what
 `srlib.inference` gives a Y-only model at test time.
 
@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from srlib.color import rgb_to_y
+from srlib.core.color import rgb_to_y
 from srlib.data.patches import check_cache, read_crop
 
 log = logging.getLogger(__name__)

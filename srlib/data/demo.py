@@ -83,7 +83,7 @@ def images() -> list[tuple[str, np.ndarray]]:
 
 def files(data_dir: str | os.PathLike[str] | None = None) -> list[Path]:
     """Where the demo PNGs live (or will live) under `data_dir`, in the order of `images()`."""
-    from srlib import paths
+    from srlib.core import paths
 
     root = Path(data_dir) if data_dir is not None else paths.data_dir()
     return [root / DEMO_SET / f"{spec.name}.png" for spec in IMAGES]
@@ -103,7 +103,7 @@ def materialize(data_dir: str | os.PathLike[str] | None = None) -> Path:
     return that folder."""
     from PIL import Image
 
-    from srlib.atomic import atomic_path
+    from srlib.core.atomic import atomic_path
 
     targets = files(data_dir)
     for (_, pixels), target in zip(images(), targets, strict=True):

@@ -118,7 +118,7 @@ def set_size(name: str) -> tuple[int, int]:
 
 def generate(source_manifest: str | Path, out: str | Path = MANIFEST_PATH) -> int:
     """Write `out` from a mirror's MANIFEST.tsv (see module docstring); returns the number of rows."""
-    from srlib.atomic import write_text
+    from srlib.core.atomic import write_text
 
     with open(source_manifest, newline="", encoding="utf-8") as fh:
         src = list(csv.DictReader(fh, delimiter="\t"))

@@ -57,9 +57,9 @@ import h5py
 import numpy as np
 
 import srlib
-from srlib import paths
-from srlib.atomic import atomic_path
-from srlib.data.prepare import sha256_file
+from srlib.core import paths
+from srlib.core.atomic import atomic_path
+from srlib.core.provenance import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +117,8 @@ def cache_path(
 
 
 def degrade_probe(scale: int) -> str:
-    """A fingerprint of `srlib.imresize.degrade` at `scale`: the hash of its output on a fixed image."""
-    from srlib.imresize import degrade
+    """A fingerprint of `srlib.core.imresize.degrade` at `scale`: the hash of its output on a fixed image."""
+    from srlib.core.imresize import degrade
 
     img = np.random.default_rng(20240601).integers(0, 256, size=(12 * scale, 10 * scale, 3), dtype=np.uint8)
     return hashlib.sha256(np.ascontiguousarray(degrade(img, scale)).tobytes()).hexdigest()[:16]
@@ -268,8 +268,8 @@ def ensure_cache(
 def _build(path: Path, sources: list[tuple[str, Path]], config: dict, progress: bool) -> None:
     from tqdm.auto import tqdm
 
+    from srlib.core.imresize import degrade, modcrop
     from srlib.data.images import load_image
-    from srlib.imresize import degrade, modcrop
 
     scale = config["scale"]
     kept: list[int] = []

@@ -14,7 +14,7 @@
    cannot be reached at all, the remaining downloads are not attempted.
 
 Every write goes to a temporary file beside the target, is hashed on the way, and is renamed onto the target
-only when size and sha256 match (`srlib.atomic`): no reader ever sees a partial or wrong file, and temporary
+only when size and sha256 match (`core.atomic`): no reader ever sees a partial or wrong file, and temporary
 files left behind by a killed run are removed by the next one. Concurrent runs on one data directory are
 serialised by a lock file (`<data_dir>/.srlib-prepare.lock`, POSIX only).
 
@@ -43,8 +43,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from srlib import __version__, paths
-from srlib.atomic import atomic_path
+from srlib import __version__
+from srlib.core import paths
+from srlib.core.atomic import atomic_path
+from srlib.core.provenance import sha256_file
 from srlib.data.manifest import ALL_SETS, Entry, entries
 
 log = logging.getLogger(__name__)
@@ -76,15 +78,6 @@ class _Mismatch(Exception):
 
 class _Unreachable(Exception):
     """The download server cannot be reached at all."""
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def is_valid(entry: Entry, path: Path) -> bool:
@@ -242,7 +235,7 @@ def _lock(data_dir: Path) -> Iterator[None]:
 
 
 def _remove_stale_temporaries(items: list[Entry], data_dir: Path) -> int:
-    """Delete temporary files (`.<name>.*.tmp`, srlib.atomic) left by a killed run; only under the lock."""
+    """Delete temporary files (`.<name>.*.tmp`, core.atomic) left by a killed run; only under the lock."""
     removed = 0
     for entry in items:
         folder = data_dir / entry.dataset
@@ -412,7 +405,7 @@ def prepare(
 
     sets: set names (case-insensitive), the groups "all" / "test" / "train", or "Demo"; None = all six
         benchmark and training sets (Demo only when named).
-    data_dir: default `srlib.paths.data_dir()` ($SRLIB_DATA, else the checkout's data/).
+    data_dir: default `srlib.core.paths.data_dir()` ($SRLIB_DATA, else the checkout's data/).
     mirror: a folder laid out as `<mirror>/<Set>/<file>`; default $SRLIB_MIRROR. Tried before downloading.
     progress: a tqdm progress bar (bytes).
     url_base: download `<url_base>/<Set>/<file>` instead of the pinned URLs; default $SRLIB_DATA_URL_BASE.

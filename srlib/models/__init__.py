@@ -74,7 +74,7 @@ class TrainingTerm(NamedTuple):
 
     `scale` is the output's size relative to the LR input. The target is the HR patch when `scale ==
     model.scale`, else the HR patch resized by `scale / model.scale` with MATLAB bicubic
-    (`srlib.imresize.imresize`), as LapSRN does for its coarser pyramid levels.
+    (`srlib.core.imresize.imresize`), as LapSRN does for its coarser pyramid levels.
     """
 
     output: torch.Tensor
@@ -96,7 +96,7 @@ def published_loss(model: nn.Module) -> str:
 
 
 class BicubicResize(nn.Module):
-    """MATLAB bicubic resize of the last two dims by a fixed factor (`srlib.imresize.imresize`), as a module:
+    """MATLAB bicubic resize of the last two dims by a fixed factor (`core.imresize.imresize`), as a module:
     the pre-upsampling of SRCNN/VDSR/MemNet and LapSRN's x3 resize. A fixed, non-learned step that
     `srlib.models.complexity` leaves out of the multiply-add counts."""
 
@@ -105,7 +105,7 @@ class BicubicResize(nn.Module):
         self.scale = scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from srlib.imresize import imresize
+        from srlib.core.imresize import imresize
 
         return imresize(x, scale=self.scale)
 

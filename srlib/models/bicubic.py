@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from srlib.imresize import imresize
+from srlib.core.imresize import imresize
 
 
 class Bicubic(nn.Module):

@@ -12,7 +12,7 @@ formula for its CPU kernel and would count it as zero; this module registers one
 block's covariance and Newton-Schulz products. Not counted: element-wise work (activations, BN, additions,
 softmax), the usual convention of the SR literature's MAC tables, and the fixed bicubic resizes (the
 `srlib.models.BicubicResize` modules of the pre-upsampling models and LapSRN x3, and the Bicubic model):
-MATLAB's cubic needs 4 taps per axis and output pixel, but `srlib.imresize` may run it as a dense matrix
+MATLAB's cubic needs 4 taps per axis and output pixel, but `srlib.core.imresize` may run it as a dense matrix
 product on short axes, which the counter would otherwise report at the matrix's size. Weights shared across
 recursions (MemNet) are counted once in the parameters and at every use in the MACs.
 
@@ -36,7 +36,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils import flop_counter
 from torch.utils.flop_counter import FlopCounterMode
 
-from srlib.atomic import write_text
+from srlib.core.atomic import write_text
 from srlib.models import BicubicResize, build_model, model_names
 
 OUTPUT_HW = (720, 1280)
@@ -113,7 +113,7 @@ def lr_size(out_hw: tuple[int, int], scale: int) -> tuple[int, int]:
 
 def variants(include_mlrn: bool = True) -> list[tuple[str, str, dict[str, Any]]]:
     """(model, variant label, options) for every registered model plus MLRN's four Table 1 variants."""
-    from srlib.paper import TABLE1
+    from srlib.core.paper import TABLE1
 
     rows = [(name, "", {}) for name in model_names() if include_mlrn or name != "mlrn"]
     if include_mlrn:

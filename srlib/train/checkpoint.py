@@ -10,7 +10,7 @@ strings, lists and dicts only, so it loads with `torch.load(..., weights_only=Tr
 `sampler` holds what the data order depends on: the sampling seed, the global batch size and the next global
 step -- the training sampler is index arithmetic over a dataset whose item i is a pure function of
 (seed, i), so this also fixes what every DataLoader worker and every DDP rank reads next. Writes go to a
-temporary file that is renamed over the target (srlib.atomic), so a SIGKILL never leaves a half-written
+temporary file that is renamed over the target (srlib.core.atomic), so a SIGKILL never leaves a half-written
 checkpoint.
 """
 
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from srlib.atomic import atomic_path
+from srlib.core.atomic import atomic_path
 
 FORMAT = "srlib-checkpoint/1"
 _NAME = re.compile(r"^ckpt_(\d{8})\.pt$")

@@ -307,7 +307,7 @@ def reductions(profile: str | Path | dict[str, Any], models: list[str] | None = 
 
 def ablation_overrides(flags: dict[str, bool]) -> dict[str, bool]:
     """Overrides for one Table 1 variant, e.g. `{"non_local": True, "second_order": False, ...}` ->
-    `{"model_options.non_local": True, ...}` (the flags of `srlib.paper.TABLE1`)."""
+    `{"model_options.non_local": True, ...}` (the flags of `srlib.core.paper.TABLE1`)."""
     valid = ("non_local", "second_order", "multi_scale")
     unknown = sorted(set(flags) - set(valid))
     if unknown:

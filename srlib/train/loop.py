@@ -34,7 +34,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from srlib import atomic
+from srlib.core import atomic
+from srlib.core.provenance import commit_label
 from srlib.train import checkpoint as ck
 from srlib.train import distributed as dd
 from srlib.train.config import (
@@ -82,7 +83,7 @@ class TrainSummary:
 
 def default_out_dir(model: str, scale: int, profile: str) -> Path:
     """`<checkout>/runs/<profile>/<model>_x<scale>` (or under ~/.cache/srlib/runs for a plain install)."""
-    from srlib.paths import repo_root
+    from srlib.core.paths import repo_root
 
     root = repo_root()
     base = root / "runs" if root is not None else Path.home() / ".cache" / "srlib" / "runs"
@@ -160,31 +161,6 @@ def _grad_norm(params: list[nn.Parameter], clip: float | None) -> torch.Tensor:
     return nn.utils.get_total_norm(grads)
 
 
-def _git_commit() -> str | None:
-    import subprocess
-
-    from srlib.paths import repo_root
-
-    root = repo_root()
-    if root is None:
-        return None
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return sha + ("-dirty" if dirty else "")
-
-
 # --------------------------------------------------------------------------------------------- the log
 
 
@@ -255,10 +231,10 @@ def plot_curve(records: list[dict[str, Any]], path: Path, title: str) -> Path | 
 
 
 class Validator:
-    """Mean PSNR/SSIM (Y channel, shave = scale: srlib.metrics' protocol) on a small set (Set5, Demo)."""
+    """Mean PSNR/SSIM (Y channel, shave = scale: srlib.core.metrics' protocol) on a small set (Set5, Demo)."""
 
     def __init__(self, set_name: str, scale: int, data_dir: Path | None, max_images: int | None):
-        from srlib.imresize import degrade, modcrop
+        from srlib.core.imresize import degrade, modcrop
 
         self.set_name, self.scale = set_name, scale
         images = _load_eval_set(set_name, data_dir)
@@ -270,8 +246,8 @@ class Validator:
             self.pairs.append((name, degrade(hr, scale), hr))
 
     def __call__(self, model: nn.Module, device: torch.device) -> dict[str, float]:
+        from srlib.core.metrics import psnr, ssim
         from srlib.inference import super_resolve
-        from srlib.metrics import psnr, ssim
 
         was_training = model.training
         ps, ss = [], []
@@ -753,7 +729,7 @@ def _export(
             "wall_s": round(wall, 1),
         },
         "training_data": training_data_hashes(config["data"]["train_sets"], data_dir),
-        "git_commit": _git_commit(),
+        "git_commit": commit_label(),
         "final_metrics": metrics,
     }
     card_path = save_weights(net, weights_path, card)

@@ -39,7 +39,7 @@ def _target(hr: torch.Tensor, relative: float) -> torch.Tensor:
     """The HR patch itself, or resized by `relative` (< 1 for a coarser pyramid level) with MATLAB bicubic."""
     if abs(relative - 1.0) < 1e-9:
         return hr
-    from srlib.imresize import imresize
+    from srlib.core.imresize import imresize
 
     return imresize(hr, scale=relative)
 

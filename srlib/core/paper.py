@@ -10,6 +10,10 @@ from dataclasses import dataclass
 TEST_SETS: tuple[str, ...] = ("Set5", "Set14", "BSD100", "Urban100")
 SCALES: tuple[int, ...] = (2, 3, 4)
 TABLE2_MODELS: tuple[str, ...] = ("bicubic", "srcnn", "vdsr", "lapsrn", "memnet", "mlrn")
+DISPLAY_NAMES: dict[str, str] = {"bicubic": "Bicubic", "srcnn": "SRCNN", "vdsr": "VDSR", "lapsrn": "LapSRN",
+                                 "memnet": "MemNet", "mlrn": "MLRN (ours)"}  # fmt: skip
+# The switches of MLRN's three attention/fusion parts that Table 1 turns on and off.
+ABLATION_FLAGS: tuple[str, ...] = ("non_local", "second_order", "multi_scale")
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
 """Table 1 and Table 2 as files: our value beside the paper's and the difference, with a caption saying how.
 
 Each table goes to CSV (long format, full precision, for programs), Markdown (for reading on GitHub) and LaTeX
-(for a paper). The caption states the evaluation protocol (`srlib.metrics.PROTOCOL`), the training profile and
+(for a paper). The caption states the evaluation protocol (`core.metrics.PROTOCOL`), the training profile and
 every reduction it declares, the evaluated image subsets and the model sizes, so a number is never shown
 without the setting that produced it. Cells where the paper's own table is inconsistent carry a numbered
-mark whose footnote gives the `srlib.paper` note (explained in docs/paper-notes.md).
+mark whose footnote gives the `srlib.core.paper` note (explained in docs/paper-notes.md).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from srlib import atomic
-from srlib.paper import TABLE1, TABLE1_SCALE, table2
+from srlib.core import atomic
+from srlib.core.paper import DISPLAY_NAMES, TABLE1, TABLE1_SCALE, table2
 
 LONG_COLUMNS: tuple[str, ...] = (
     "model", "scale", "set", "images", "psnr", "paper_psnr", "diff_psnr", "ssim", "paper_ssim", "diff_ssim",
@@ -31,8 +31,6 @@ TABLE1_COLUMNS: tuple[str, ...] = (
 # Table 1's full model is Table 2's MLRN at Set5 x2, printed with another value (docs/paper-notes.md).
 T1_FULL_NOTE = "T1-vs-T2: Table 2 prints {psnr:.2f} dB for the same model (Set5 x2)"
 # How methods are labelled in tables and figures.
-DISPLAY_NAMES = {"bicubic": "Bicubic", "srcnn": "SRCNN", "vdsr": "VDSR", "lapsrn": "LapSRN",
-                 "memnet": "MemNet", "mlrn": "MLRN (ours)"}  # fmt: skip
 
 
 def _nan(value: float | None) -> float:
@@ -66,7 +64,7 @@ def table2_frame(means: pd.DataFrame) -> pd.DataFrame:
 def table1_frame(means: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
     """Table 1: for each of the paper's four variants (in its order), our Set5 mean at x2 beside the paper's.
 
-    `labels[i]` is the evaluation label (model column of `means`) of `srlib.paper.TABLE1[i]`'s variant.
+    `labels[i]` is the evaluation label (model column of `means`) of `srlib.core.paper.TABLE1[i]`'s variant.
     """
     if len(labels) != len(TABLE1):
         raise ValueError(
@@ -144,7 +142,7 @@ def caption(
     """The caption every table carries: what is shown, protocol, profile and its reductions (with the options
     in which each of `models` departs from its paper-size / published default), image subsets
     (`subsets[model][set] = n` first images of `set_sizes[set]`), model sizes."""
-    from srlib.metrics import PROTOCOL
+    from srlib.core.metrics import PROTOCOL
     from srlib.train.config import reductions as profile_reductions
 
     parts = [title.rstrip(".") + ".", f"Protocol: {PROTOCOL}."]

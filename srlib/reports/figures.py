@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from srlib import atomic
+from srlib.core import atomic
 
 Box = tuple[int, int, int, int]  # top, left, height, width (HR pixels)
 
@@ -33,7 +33,7 @@ def save(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Path:
 def show_pairs(pairs: Sequence[tuple[str, np.ndarray]], scale: int) -> Figure:
     """Each HR image beside its LR input (MATLAB-bicubic degradation at `scale`), at the same display size
     so the lost detail is visible."""
-    from srlib.imresize import degrade, modcrop
+    from srlib.core.imresize import degrade, modcrop
 
     fig = Figure(figsize=(7, 3.2 * len(pairs)), constrained_layout=True)
     axes = fig.subplots(len(pairs), 2, squeeze=False)
@@ -103,8 +103,8 @@ def compare_methods(
 ) -> dict[str, tuple[np.ndarray, float, float]]:
     """Super-resolve the LR version of `hr` with each model and score it by the evaluation protocol
     (srlib.evaluate: modcrop, MATLAB degradation, Y-channel PSNR/SSIM, shave = scale)."""
-    from srlib import metrics
-    from srlib.imresize import degrade
+    from srlib.core import metrics
+    from srlib.core.imresize import degrade
     from srlib.inference import super_resolve
 
     lr = degrade(hr, scale)

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from srlib.color import rgb_to_y
+from srlib.core.color import rgb_to_y
 
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
