@@ -115,4 +115,3 @@ def materialize(data_dir: str | os.PathLike[str] | None = None) -> Path:
     return targets[0].parent
 
 
-materialise = materialize  # British spelling, same function
