@@ -46,7 +46,7 @@ def _assert_bitwise(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> N
 
 
 def _cli(args: list[str]) -> list[str]:
-    return [sys.executable, "-m", "srlib.train", *args]
+    return [sys.executable, "-m", "srlib.cli", "train", *args]
 
 
 def _env() -> dict[str, str]:
@@ -73,8 +73,9 @@ def test_smoke_run_writes_everything(tmp_path: Path, demo_dir: Path) -> None:
         out,
         data_dir=demo_dir,
     )
-    for path in (s.weights, s.card, s.log, s.log_csv, s.plot, out / "config.json", out / "summary.json"):
+    for path in (s.weights, s.card, s.log, s.log_csv, out / "config.json", out / "summary.json"):
         assert Path(path).is_file(), path
+    assert not (out / "curve.png").exists()  # figures are the reports layer's (training_curves)
     # last K periodic checkpoints plus the best
     assert [i for i, _ in ck.list_checkpoints(out / "checkpoints")] == [4, 6]
     best = ck.load_checkpoint(out / "checkpoints" / "best.pt")
@@ -312,7 +313,8 @@ def test_ddp_two_gloo_processes_match_single_process(tmp_path: Path, demo_dir: P
         "--nproc_per_node",
         "2",
         "-m",
-        "srlib.train",
+        "srlib.cli",
+        "train",
         *common,
         "--out",
         str(ddp),
