@@ -35,7 +35,6 @@ import torch
 from torch import nn
 
 from srlib.core import atomic
-from srlib.core.provenance import commit_label
 from srlib.train import checkpoint as ck
 from srlib.train import distributed as dd
 from srlib.train.config import ConfigError, RunConfig
@@ -44,7 +43,7 @@ from srlib.train.losses import TrainingForward, pixel_loss, total_loss
 from srlib.train.optim import grad_norm, make_optimizer, make_scheduler
 from srlib.train.runlog import RunLog
 from srlib.train.sampler import StepBatchSampler
-from srlib.train.summary import TrainSummary
+from srlib.train.summary import TrainSummary, model_card
 
 StepHook = Callable[[int, nn.Module], None]
 
@@ -72,6 +71,19 @@ class Trainer:
     Call `fit()`, or the phases in its order: `build()`, `resume(resume)`, then `step` per iteration with
     `after_step` (logging, `validate`, `checkpoint`), and `export` at the end.
     """
+
+    # set by build(): the model (unwrapped), its trainable parameters, this rank's data, the optimisation
+    net: nn.Module
+    params: list[nn.Parameter]
+    shard: tuple[int, int]
+    dataset: torch.utils.data.Dataset
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    amp_dtype: torch.dtype | None
+    scaler: torch.amp.GradScaler | None
+    # set by fit() before the first step: the (DDP-wrapped) forward and the pixel loss
+    fwd: nn.Module
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
     def __init__(
         self,
@@ -148,13 +160,13 @@ class Trainer:
         cfg = self.cfg
         self.opt = make_optimizer(self.params, cfg.optimizer)
         self.sched = make_scheduler(self.opt, cfg.schedule)
-        self.amp = cfg.amp if self.device.type == "cuda" else None
+        amp = cfg.amp if self.device.type == "cuda" else None
         if cfg.amp and self.device.type != "cuda":
             warnings.warn(
                 f"amp={cfg.amp!r} is only used on CUDA; training in float32 on {self.device}", stacklevel=2
             )
-        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.amp or "")
-        self.scaler = torch.amp.GradScaler("cuda") if self.amp == "fp16" else None
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp or "")
+        self.scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
 
     # ------------------------------------------------------------------------------------------ resume
 
@@ -405,7 +417,17 @@ class Trainer:
         exported = self._load_exported()
         metrics = self._final_metrics(exported)
         weights_path = self.out / f"{self.cfg.model}_x{self.cfg.scale}.pt"
-        card_path = save_weights(self.net, weights_path, self._card(exported, metrics, wall))
+        card = model_card(
+            self.cfg,
+            in_channels=int(getattr(self.net, "in_channels", 3)),
+            world_size=self.info.world_size,
+            device=self.device,
+            exported=exported,
+            metrics=metrics,
+            wall=wall,
+            data_dir=self.data_dir,
+        )
+        card_path = save_weights(self.net, weights_path, card)
         self.log.write_csv(self.out / "log.csv")
         summary = self._summary(weights_path, card_path, metrics, wall)
         atomic.write_text(self.out / "summary.json", json.dumps(summary.to_dict(), indent=2) + "\n")
@@ -439,36 +461,6 @@ class Trainer:
         if trains:
             metrics["final_loss"] = trains[-1]["loss"]
         return metrics
-
-    def _card(self, exported: str, metrics: dict[str, Any], wall: float) -> dict[str, Any]:
-        from srlib.weights import training_data_hashes
-
-        cfg, on_cuda = self.cfg, self.device.type == "cuda"
-        return {
-            "model": cfg.model,
-            "options": cfg.resolved["model_options"],
-            "scale": cfg.scale,
-            "in_channels": int(getattr(self.net, "in_channels", 3)),
-            "profile": cfg.profile,
-            "config_hash": cfg.hash,
-            "training": {
-                "iterations": cfg.iterations,
-                "global_batch_size": cfg.batch_size,
-                "world_size": self.info.world_size,
-                "hr_patch": cfg.hr_patch,
-                "optimizer": cfg.resolved["optimizer"],
-                "schedule": cfg.resolved["schedule"],
-                "loss": cfg.resolved["loss"],
-                "seed": cfg.seed,
-                "amp": cfg.amp if on_cuda else None,
-                "device": str(self.device),
-                "exported": exported,
-                "wall_s": round(wall, 1),
-            },
-            "training_data": training_data_hashes(list(cfg.data.train_sets), self.data_dir),
-            "git_commit": commit_label(),
-            "final_metrics": metrics,
-        }
 
     def _summary(self, weights: Path, card: Path, metrics: dict[str, Any], wall: float) -> TrainSummary:
         cfg = self.cfg
