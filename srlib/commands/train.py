@@ -108,6 +108,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m srlib.train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="srlib train", description=__doc__.splitlines()[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))
