@@ -925,7 +925,7 @@ def load_run_model(
 
 def run_log(spec: RunSpec, root: Path) -> list[dict[str, Any]]:
     """The training log records (log.jsonl) of `spec`'s run under `root`; empty if it has none."""
-    from srlib.train.loop import RunLog
+    from srlib.train.runlog import RunLog
 
     return RunLog(spec.run_dir(root) / "log.jsonl").records()
 

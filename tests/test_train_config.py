@@ -11,6 +11,7 @@ from srlib.models import build_model, model_options
 from srlib.train.config import (
     PROFILE_NAMES,
     ConfigError,
+    RunConfig,
     ablation_overrides,
     config_hash,
     eval_plan,
@@ -163,3 +164,32 @@ def test_cli_show_config_and_help(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for option in ("--model", "--scale", "--profile", "--set", "--out", "--resume", "--data-dir", "torchrun"):
         assert option in out
+
+
+def test_run_config_is_a_typed_view_of_the_resolved_dict(tmp_path) -> None:
+    config = resolve_config("lapsrn", 4, "smoke", {"validation.set": None, "runtime.val_every": 3})
+    cfg = RunConfig.from_dict(config)
+    assert (cfg.model, cfg.scale, cfg.profile) == ("lapsrn", 4, "smoke")
+    assert cfg.data.train_sets == ("Demo",) and cfg.validation.set is None
+    assert cfg.runtime.val_every == 3 and cfg.runtime.threads is None
+    assert cfg.multi_output is config["loss"]["multi_output"]
+    assert cfg.resolved == config and cfg.hash == config_hash(config)
+    # a custom profile may omit optional runtime keys (defaults apply) and carry unknown ones (ignored)
+    prof = load_profile("smoke")
+    prof["defaults"]["runtime"] = {"log_every": 1, "ckpt_every": 2, "keep_last": 1, "val_every": 0, "note": 1}
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(prof))
+    rt = RunConfig.from_dict(resolve_config("srcnn", 2, str(path))).runtime
+    assert (rt.device, rt.num_workers, rt.progress, rt.log_every) == ("auto", 0, True, 1)
+
+
+def test_scale_and_ablation_flags_come_from_the_paper_facts() -> None:
+    from srlib.core.paper import ABLATION_FLAGS
+
+    with pytest.raises(ConfigError, match="scale must be one of 2, 3, 4, got 8"):
+        resolve_config("mlrn", 8, "smoke")
+    assert set(ablation_overrides(dict.fromkeys(ABLATION_FLAGS, True))) == {
+        f"model_options.{f}" for f in ABLATION_FLAGS
+    }
+    with pytest.raises(ConfigError, match="unknown ablation flag"):
+        ablation_overrides({"attention": True})

@@ -12,7 +12,7 @@ examples:
   srlib train --model mlrn --scale 2 --profile quick --out runs/mlrn_x2 --resume
   srlib train --model vdsr --scale 3 --profile smoke --set iterations=20 --set optimizer.lr=2e-4 --out /tmp/v
   srlib train --model mlrn --scale 2 --profile quick --set model_options.non_local=false --show-config
-  torchrun --nproc_per_node 4 -m srlib.train --model mlrn --scale 2 --profile paper --out runs/paper_mlrn_x2
+  torchrun --nproc_per_node 4 -m srlib.cli train --model mlrn --scale 2 --profile paper --out DIR
 
 Keys for --set are the run config's dotted keys (print them with --show-config); values are JSON
 (numbers, true/false/null, lists, "strings"), anything else is taken as a plain string.
@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out",
         default=None,
         metavar="DIR",
-        help="output directory for checkpoints, log, curve, weights and model card "
+        help="output directory for checkpoints, log, weights and model card "
         "(default: runs/<profile>/<model>_x<scale> in the checkout)",
     )
     parser.add_argument(
@@ -72,8 +72,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from srlib.train import TrainingDiverged, train
     from srlib.train.config import ConfigError, config_hash, parse_overrides, resolve_config
-    from srlib.train.loop import TrainingDiverged, train
 
     try:
         overrides = parse_overrides(args.overrides)
@@ -102,12 +102,12 @@ def run(args: argparse.Namespace) -> int:
         )
         print(
             f"weights: {summary.weights}\ncard:    {summary.card}\nlog:     {summary.log_csv}\n"
-            f"curve:   {summary.plot}\nmetrics: {metrics}"
+            f"metrics: {metrics}"
         )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m srlib.train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="srlib train", description=__doc__.splitlines()[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))

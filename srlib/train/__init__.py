@@ -1,11 +1,13 @@
-"""Training engine: profiles (data), the loop with exact resume, DDP under torchrun, weights + model card.
+"""Training engine: profiles (data), a `Trainer` with exact resume, DDP under torchrun, weights + model card.
 
     from srlib.train import train
     summary = train("mlrn", 2, "quick", {"iterations": 500}, "runs/mlrn_x2", resume=True)
-    summary.weights, summary.card, summary.log, summary.plot, summary.final_metrics
+    summary.weights, summary.card, summary.log, summary.final_metrics
 
-See docs/training.md for the profile schema and the command line (`srlib train`, `python -m srlib.train`,
-`torchrun --nproc_per_node N -m srlib.train ...`).
+Modules: `config` (profiles, the resolved run config and its typed view `RunConfig`), `run` (`train`, the
+entry point), `trainer` (`Trainer`), `summary`, `checkpoint`, `distributed`, `sampler`, `optim`, `losses`,
+`runlog` (log.jsonl / log.csv), `loop` (training-time validation). See docs/training.md for the profile
+schema and the command line (`srlib train`; `torchrun --nproc_per_node N -m srlib.cli train ...`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from srlib.train.config import (
     PROFILE_NAMES,
     ConfigError,
+    RunConfig,
     config_hash,
     eval_plan,
     load_profile,
@@ -25,7 +28,9 @@ from srlib.train.config import (
 __all__ = [
     "PROFILE_NAMES",
     "ConfigError",
+    "RunConfig",
     "TrainSummary",
+    "Trainer",
     "TrainingDiverged",
     "config_hash",
     "eval_plan",
@@ -36,9 +41,12 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:  # the loop imports torch & co.; keep `import srlib.train` light
-    if name in ("train", "TrainSummary", "TrainingDiverged"):
-        from srlib.train import loop
+_LAZY = {"train": "run", "Trainer": "trainer", "TrainingDiverged": "trainer", "TrainSummary": "summary"}
 
-        return getattr(loop, name)
+
+def __getattr__(name: str) -> Any:  # the trainer imports torch & co.; keep `import srlib.train` light
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"srlib.train.{_LAZY[name]}"), name)
     raise AttributeError(name)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import random
 import re
-import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -113,8 +112,3 @@ def prune_checkpoints(ckpt_dir: Path, keep_last: int) -> None:
     """Delete all but the newest `keep_last` periodic checkpoints (`best.pt` is a separate file)."""
     for _, path in list_checkpoints(ckpt_dir)[:-keep_last]:
         path.unlink(missing_ok=True)
-
-
-def copy_atomic(src: Path, dst: Path) -> None:
-    with atomic_path(dst) as tmp:
-        shutil.copyfile(src, tmp)

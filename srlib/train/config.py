@@ -13,6 +13,7 @@ of valid ones, so a typo never silently trains the wrong thing.
 The config hash (`config_hash`) covers everything that changes the trained weights; the `runtime` section
 (device, loader workers, progress bar, logging / checkpoint / validation cadence) is excluded, so a run can be
 resumed on another device or with another checkpoint cadence, but never with another recipe.
+`RunConfig.from_dict(config)` is the typed view the trainer reads; the dict stays the stored and hashed form.
 The schema is documented in docs/training.md.
 """
 
@@ -21,9 +22,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from srlib.core.paper import ABLATION_FLAGS, SCALES
 
 PROFILE_NAMES = ("smoke", "quick", "paper")
 
@@ -197,8 +201,8 @@ def validate_config(config: dict[str, Any]) -> None:
     if missing:
         raise ConfigError(f"run config lacks {missing}")
     scale = config["scale"]
-    if scale not in (2, 3, 4):
-        raise ConfigError(f"scale must be 2, 3 or 4, got {scale}")
+    if scale not in SCALES:
+        raise ConfigError(f"scale must be one of {', '.join(map(str, SCALES))}, got {scale}")
     hr = config["hr_patch"]
     if not isinstance(hr, int) or hr <= 0 or hr % scale:
         raise ConfigError(
@@ -259,6 +263,85 @@ def config_diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> l
     return lines
 
 
+# ------------------------------------------------------------------------------------------ typed view
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How a run executes (not hashed: may change on resume); defaults for keys a custom profile omits."""
+
+    log_every: int
+    ckpt_every: int
+    keep_last: int
+    val_every: int
+    device: str = "auto"
+    num_workers: int = 0
+    threads: int | None = None
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    train_sets: tuple[str, ...]
+    augment: bool = True
+    sampling: str = "uniform"
+
+
+@dataclass(frozen=True)
+class ValidationSpec:
+    set: str | None = None  # None: no validation during training
+    max_images: int | None = None  # the first n images of the set in sorted order; None or 0: all
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A resolved run config with typed fields; `resolved` is the dict it was built from (what is hashed,
+    stored in config.json and checkpoints, and copied into model cards), so the two never disagree.
+    Recipe sections handed to builders as they are (optimizer, schedule, loss) stay dicts."""
+
+    profile: str
+    model: str
+    scale: int
+    model_options: dict[str, Any]
+    seed: int
+    iterations: int
+    batch_size: int
+    hr_patch: int
+    optimizer: dict[str, Any]
+    schedule: dict[str, Any]
+    loss: dict[str, Any]
+    grad_clip: float | None
+    amp: str | None
+    data: DataSpec
+    validation: ValidationSpec
+    export: str
+    runtime: Runtime
+    resolved: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, config: dict[str, Any]) -> RunConfig:
+        """The typed view of a `resolve_config` result (validated there); unknown section keys are ignored."""
+        sections = {"data": DataSpec, "validation": ValidationSpec, "runtime": Runtime}
+        values: dict[str, Any] = {}
+        for key in RUN_KEYS:
+            value = copy.deepcopy(config[key])
+            if key in sections:
+                known = sections[key].__dataclass_fields__
+                value = sections[key](**{k: v for k, v in value.items() if k in known})
+            values[key] = value
+        data = values["data"]
+        values["data"] = DataSpec(tuple(data.train_sets), data.augment, data.sampling)
+        return cls(**values, resolved=copy.deepcopy(config))
+
+    @property
+    def hash(self) -> str:
+        return config_hash(self.resolved)
+
+    @property
+    def multi_output(self) -> bool:
+        return bool(self.loss.get("multi_output", False))
+
+
 def eval_plan(profile: str | Path | dict[str, Any], model: str) -> dict[str, Any]:
     """The evaluation a profile declares for `model`: `{"sets": [...], "max_images": {set: n}}`.
 
@@ -308,8 +391,7 @@ def reductions(profile: str | Path | dict[str, Any], models: list[str] | None = 
 def ablation_overrides(flags: dict[str, bool]) -> dict[str, bool]:
     """Overrides for one Table 1 variant, e.g. `{"non_local": True, "second_order": False, ...}` ->
     `{"model_options.non_local": True, ...}` (the flags of `srlib.core.paper.TABLE1`)."""
-    valid = ("non_local", "second_order", "multi_scale")
-    unknown = sorted(set(flags) - set(valid))
+    unknown = sorted(set(flags) - set(ABLATION_FLAGS))
     if unknown:
-        raise ConfigError(f"unknown ablation flag(s) {unknown}; valid: {', '.join(valid)}")
+        raise ConfigError(f"unknown ablation flag(s) {unknown}; valid: {', '.join(ABLATION_FLAGS)}")
     return {f"model_options.{k}": bool(v) for k, v in flags.items()}

@@ -1,8 +1,8 @@
 """Process-group set-up for `torchrun` (DistributedDataParallel); a plain run is world size 1.
 
-`torchrun --nproc_per_node N -m srlib.train ...` sets RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR; we then
-initialise the default process group (NCCL on CUDA, gloo on CPU), put each rank on `cuda:LOCAL_RANK` (or the
-CPU), and shard every global batch by index arithmetic: rank r of W trains on items
+`torchrun --nproc_per_node N -m srlib.cli train ...` sets RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR; we
+then initialise the default process group (NCCL on CUDA, gloo on CPU), put each rank on `cuda:LOCAL_RANK`
+(or the CPU), and shard every global batch by index arithmetic: rank r of W trains on items
 `step * B + r * B / W + j` (j < B / W) of the pure-function dataset, so the union over ranks is exactly the
 batch a single process would draw. DDP averages gradients over ranks, so the update equals the single-process
 update of the global batch (up to float summation order; the models have no batch norm).
@@ -63,15 +63,6 @@ def mean_scalar(value: torch.Tensor, info: DistInfo) -> float:
     t = value.detach().float().reshape(1).clone()
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return float(t) / info.world_size
-
-
-def any_flag(flag: bool, info: DistInfo, device: torch.device) -> bool:
-    """True on every rank if `flag` is true on any rank (so all ranks stop together)."""
-    if not info.enabled:
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item() > 0)
 
 
 def shutdown(info: DistInfo) -> None:
