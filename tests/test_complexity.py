@@ -1,4 +1,5 @@
-"""Parameter and multiply-add counts (srlib.models.complexity) against hand counts, and the table/CLI."""
+"""Parameter and multiply-add counts (srlib.models.complexity) against hand counts, and the table
+(srlib.reports.models_table) and its CLI."""
 
 from __future__ import annotations
 
@@ -11,16 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlib.models import build_model
-from srlib.models.complexity import (
-    complexity_table,
-    count_macs,
-    count_parameters,
-    lr_size,
-    macs_by_op,
-    to_markdown,
-    variants,
-    write_table,
-)
+from srlib.models.complexity import count_macs, count_parameters, lr_size, macs_by_op
+from srlib.reports.models_table import complexity_table, variants, wide_markdown, write_models_table
 
 
 class _Wrap(nn.Module):
@@ -134,24 +127,40 @@ def test_table_small(tmp_path) -> None:
     assert x3.macs == 24 * 30 * (81 * 64 + 64 * 32 + 25 * 32)
     lap = table[table.model == "lapsrn"].set_index("scale")
     assert lap.loc[3, "params"] > lap.loc[2, "params"]  # x3 runs a two-level (x4) pyramid
-    md = to_markdown(table)
+    md = wide_markdown(table)
     assert md.count("\n| ") == 5  # one line per model below the header
-    csv_path, md_path = write_table(
+    assert md.splitlines()[:2] == [
+        "| model | variant | params x2 | params x3 | GMACs x2 | GMACs x3 |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    assert "| srcnn | default | 8,129 | 8,129 | 0.0 | 0.0 |" in md
+    assert "Input -> output sizes (W x H): x2: 15x12 -> 30x24, x3: 10x8 -> 30x24." in md
+    csv_path, md_path = write_models_table(
         tmp_path, scales=(2,), out_hw=(12, 16), options=options, include_mlrn=False
     )
     assert len(pd.read_csv(csv_path)) == 5
-    assert md_path.read_text().startswith("# Model complexity (16x12 output)")
+    assert md_path.read_text().startswith("# Model complexity (16x12 output)\n\n| model |")
+    with pytest.raises(ValueError, match="unknown model"):
+        write_models_table(tmp_path, options={"edsr": {"channels": 4}})
+
+
+def test_models_table_of_a_profile(tmp_path) -> None:
+    """The library call a notebook makes: the profile's sizes, named in the caption."""
+    from srlib.train.config import load_profile
+
+    _, md_path = write_models_table(tmp_path, profile="smoke", scales=(2,), out_hw=(12, 16))
+    text = md_path.read_text()
+    assert "Model sizes of the training profile `smoke`." in text
+    table = pd.read_csv(tmp_path / "models.csv").fillna("")
+    channels = load_profile("smoke")["models"]["memnet"]["options"]["channels"]
+    assert f"channels={channels}" in table[table.model == "memnet"].options.iloc[0]
 
 
 @pytest.mark.filterwarnings("ignore")
 def test_mlrn_attention_is_counted() -> None:
-    mlrn = pytest.importorskip("srlib.models.mlrn")
-    del mlrn
+    """MLRN's attention products are counted (a failure to build or count it is a failure, not a skip)."""
     small = {"channels": 8, "n_blocks": 1, "n_units": 1, "reduction": 4}
-    try:
-        full = build_model("mlrn", 2, **small)
-    except ValueError as exc:  # option names are MLRN's (H4); skip if they changed
-        pytest.skip(f"MLRN options changed: {exc}")
+    full = build_model("mlrn", 2, **small)
     ops = macs_by_op(full, (16, 16))
     assert ops.get("_scaled_dot_product_flash_attention_for_cpu", 0) + ops.get("bmm", 0) > 0
     conv_only = build_model("mlrn", 2, **small, non_local=False, second_order=False)

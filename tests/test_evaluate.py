@@ -1,4 +1,5 @@
-"""Bicubic model, evaluate() and the `srlib evaluate` command; the Bicubic row of Table 2 on Set5/Set14."""
+"""Bicubic model, the evaluation core (evaluate(), Validator) and the `srlib evaluate` command; the Bicubic
+row of Table 2 on Set5/Set14."""
 
 from __future__ import annotations
 
@@ -16,19 +17,20 @@ from srlib.cli import main as cli_main
 from srlib.core.imresize import degrade, imresize, modcrop
 from srlib.core.metrics import psnr, ssim
 from srlib.core.paper import table2
-from srlib.evaluate import (
+from srlib.evaluation import (
     MEAN_COLUMNS,
     ROW_COLUMNS,
-    compare_with_paper,
+    Validator,
     evaluate,
     is_single_channel_file,
     means_path,
     set_means,
-    to_markdown,
 )
 from srlib.inference import super_resolve
 from srlib.models import build_model
 from srlib.models.bicubic import Bicubic
+from srlib.reports.markdown import to_markdown
+from srlib.reports.tables import compare_with_paper
 
 # --- Bicubic model ---------------------------------------------------------------------------------------
 
@@ -188,6 +190,39 @@ def test_single_channel_file_detection(tiny_set):
     assert not is_single_channel_file(tiny_set["TinyA"][0])
 
 
+# --- training-time validation: the same core ---------------------------------------------------------------
+
+
+def _validation_and_evaluation(net: nn.Module, set_name: str, scale: int, data_dir=None, n=None):
+    was_training = net.training
+    val = Validator(set_name, scale, data_dir, n)(net, torch.device("cpu"))
+    assert net.training == was_training  # validation leaves the model's mode as it found it
+    limits = {set_name: n} if n else None
+    rows = evaluate(lambda s: net, [scale], [set_name], data_dir=data_dir, progress=False, max_images=limits)
+    return val, set_means(rows).iloc[0]
+
+
+def test_validation_scores_as_evaluate_does_gray_files_included(tiny_set):
+    """TinyA holds a single-channel file: validation scores it on its gray level, as `srlib evaluate`."""
+    net = Bicubic(3).train()
+    val, mean = _validation_and_evaluation(net, "TinyA", 3)
+    assert (val["psnr"], val["ssim"], val["images"]) == (mean["psnr"], mean["ssim"], mean["images"])
+    gray_path = tiny_set["TinyA"][1]
+    assert val["psnr"] != pytest.approx(
+        np.mean([_expected_row(tiny_set["TinyA"][0], 3, False)[0], _expected_row(gray_path, 3, False)[0]])
+    )  # the Y-channel score of the gray file would differ
+
+
+def test_validation_equals_evaluate_for_a_trained_style_model_on_demo(tmp_path: Path):
+    """A (randomly initialised) SRCNN on the first two Demo images: the numbers training logs are the
+    numbers `srlib evaluate` reports, bit for bit."""
+    torch.manual_seed(0)
+    net = build_model("srcnn", 2, channels=(8, 4))
+    val, mean = _validation_and_evaluation(net, "Demo", 2, tmp_path / "data", 2)
+    assert (val["psnr"], val["ssim"], val["images"]) == (mean["psnr"], mean["ssim"], 2)
+    assert val["set"] == "Demo" and math.isfinite(val["psnr"])
+
+
 # --- comparison with the paper ---------------------------------------------------------------------------
 
 
@@ -209,13 +244,14 @@ def test_compare_with_paper_and_markdown():
     assert first["diff_ssim"] == pytest.approx(0.9600 - 0.9591)
     assert math.isnan(cmp.iloc[1]["paper_psnr"]) and "T2-lapsrn-shift" in cmp.iloc[1]["note"]
     md = to_markdown(cmp)
-    assert md.splitlines()[0].startswith("| model | set | scale | paper_psnr | psnr | diff_psnr |")
-    assert "| 37.52 | 37.50 | -0.020 | 0.9591 | 0.9600 | +0.0009 |" in md
-    assert "| - |" in md  # the missing paper value
+    assert md.splitlines()[0].startswith("| model | scale | set | images | psnr | paper_psnr | diff_psnr |")
+    assert "| lapsrn | 2 | Set5 | 5 | 37.50 | 37.52 | -0.020 | 0.9600 | 0.9591 | +0.0009 |" in md
+    assert "| 25.00 | - | - |" in md  # the missing paper value and difference
+    assert to_markdown(pd.DataFrame({"diff_psnr": [-0.0001]})).splitlines()[2] == "| +0.000 |"
     with pytest.raises(ValueError, match="not a Table 2 model"):
         compare_with_paper(means, paper_model="edsr")
-    with pytest.raises(ValueError, match="several models"):
-        compare_with_paper(pd.concat([means, means.assign(model="vdsr")]))
+    both = compare_with_paper(pd.concat([means, means.assign(model="vdsr")]))
+    assert list(both["paper_psnr"].iloc[[0, 2]]) == [37.52, 37.53]  # each row beside its own model's
 
 
 def test_set_means_keeps_inf_and_order():
@@ -245,7 +281,8 @@ def test_cli_evaluate(tiny_set, tmp_path: Path, capsys: pytest.CaptureFixture[st
     argv = ["evaluate", "--model", "bicubic", "--scales", "2", "--sets", "TinyB", "--out", str(out)]
     assert cli_main([*argv, "--no-progress", "--name", "bic"]) == 0
     text = capsys.readouterr().out
-    assert "Protocol: PSNR/SSIM on the Y channel" in text and "| bic | TinyB | 2 |" in text
+    assert "Protocol: PSNR/SSIM on the Y channel" in text and "| bic | 2 | TinyB | 1 |" in text
+    assert "| not in Table 2 |" in text  # bicubic is a Table 2 model: compared with the paper
     assert out.is_file() and means_path(out).is_file()
 
 

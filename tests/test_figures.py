@@ -55,3 +55,19 @@ def test_show_pairs_shows_hr_beside_its_lr():
 @pytest.mark.parametrize("size", [200, 96])
 def test_pick_crop_clamps_to_the_image(size):
     assert figures.pick_crop(_flat_with_texture(0, 0), size, margin=50) == (0, 0, 96, 96)
+
+
+def test_compare_methods_scores_by_the_evaluation_protocol():
+    """The figure's labels are the numbers `srlib evaluate` gives that image (gray rule included)."""
+    from srlib.core.imresize import modcrop
+    from srlib.evaluation import prepare, score_image
+    from srlib.models.bicubic import Bicubic
+
+    hr = modcrop(_flat_with_texture(40, 60), 3)
+    for gray in (False, True):
+        image = np.repeat(hr[..., :1], 3, axis=2) if gray else hr
+        results = figures.compare_methods({"Bicubic": Bicubic(3)}, image, 3, grayscale=gray)
+        scored = score_image(Bicubic(3), prepare(image, 3, gray=gray))
+        sr, psnr, ssim = results["Bicubic"]
+        np.testing.assert_array_equal(sr, scored.sr)
+        assert (psnr, ssim) == (scored.psnr, scored.ssim)

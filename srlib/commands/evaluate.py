@@ -9,8 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-DEFAULT_SCALES = (2, 3, 4)
-DEFAULT_SETS = ("Set5", "Set14", "BSD100", "Urban100")
+from srlib.core.paper import SCALES, TEST_SETS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,16 +20,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--scales",
         type=int,
         nargs="+",
-        default=list(DEFAULT_SCALES),
         metavar="S",
-        help="upscaling factors (default: 2 3 4)",
+        help=f"upscaling factors (default: {' '.join(map(str, SCALES))}, or those of --weights)",
     )
     parser.add_argument(
         "--sets",
         nargs="+",
-        default=list(DEFAULT_SETS),
+        default=list(TEST_SETS),
         metavar="SET",
-        help="test sets (default: Set5 Set14 BSD100 Urban100; prepare them with `srlib data prepare`)",
+        help=f"test sets (default: {' '.join(TEST_SETS)}; prepare them with `srlib data prepare`)",
     )
     parser.add_argument(
         "--out",
@@ -59,6 +57,8 @@ def model_spec(args: argparse.Namespace) -> tuple[Any, str]:
     """What to evaluate: (registry name or callable scale -> nn.Module, label for the rows)."""
     if getattr(args, "weights", None):
         return weights_spec(args)
+    if args.scales is None:
+        args.scales = list(SCALES)
     return args.model, args.name or args.model.lower()
 
 
@@ -77,7 +77,7 @@ def weights_spec(args: argparse.Namespace) -> tuple[Any, str]:
         names.add(card["model"])
     if len(names) > 1:
         raise SystemExit(f"srlib evaluate: --weights mixes models {sorted(names)}; give one model's weights")
-    if list(args.scales) == list(DEFAULT_SCALES):
+    if args.scales is None:
         args.scales = sorted(by_scale)
     missing = [s for s in args.scales if s not in by_scale]
     if missing:
@@ -95,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
     from srlib.core import paths
     from srlib.core.metrics import PROTOCOL
     from srlib.core.paper import TABLE2_MODELS
-    from srlib.evaluate import compare_with_paper, evaluate, means_path, set_means, to_markdown
+    from srlib.evaluation import evaluate, means_path, set_means
+    from srlib.reports.markdown import to_markdown
+    from srlib.reports.tables import compare_with_paper
 
     model, label = model_spec(args)
     out = Path(args.out) if args.out else paths.results_dir() / f"evaluate_{label}.csv"

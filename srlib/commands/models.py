@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from srlib.core.paper import SCALES
+
 EPILOG = """\
 Without --table: every registered model with its build options and their defaults (the published sizes).
 With --table OUT_DIR: OUT_DIR/models.csv and OUT_DIR/models.md with parameters and multiply-adds (MACs) of
@@ -23,7 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--table", metavar="OUT_DIR", help="write models.csv and models.md into OUT_DIR")
     parser.add_argument(
-        "--scales", nargs="+", type=int, default=[2, 3, 4], metavar="S", help="scales (default: 2 3 4)"
+        "--scales",
+        nargs="+",
+        type=int,
+        default=list(SCALES),
+        metavar="S",
+        help=f"scales (default: {' '.join(map(str, SCALES))})",
     )
     parser.add_argument(
         "--output-size",
@@ -79,26 +86,18 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name}: {listed}")
         return 0
 
-    from srlib.models.complexity import write_table
+    from srlib.reports.models_table import write_models_table
 
-    options: dict[str, dict[str, object]] = {}
-    caption = None
-    if args.profile:
-        from srlib.train.config import load_profile
-
-        profile = load_profile(args.profile)
-        for name, entry in (profile.get("models") or {}).items():
-            options[name.lower()] = dict(entry.get("options") or {})
-        caption = f"Model sizes of the training profile `{profile.get('name', args.profile)}`."
-    for name, values in _parse_overrides(args.set).items():
-        options.setdefault(name, {}).update(values)
-    unknown = sorted(set(options) - set(model_names()))
-    if unknown:
-        raise SystemExit(f"srlib models: unknown model(s) in --set/--profile: {', '.join(unknown)}")
-    out_hw = (args.output_size[1], args.output_size[0])
-    csv_path, md_path = write_table(
-        args.table, scales=tuple(args.scales), out_hw=out_hw, options=options, caption=caption
-    )
+    try:
+        csv_path, md_path = write_models_table(
+            args.table,
+            profile=args.profile,
+            scales=tuple(args.scales),
+            out_hw=(args.output_size[1], args.output_size[0]),
+            options=_parse_overrides(args.set),
+        )
+    except ValueError as exc:
+        raise SystemExit(f"srlib models: {exc} (in --set/--profile)") from None
     print(f"wrote {csv_path}")
     print(f"wrote {md_path}")
     return 0

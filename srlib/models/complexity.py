@@ -1,4 +1,6 @@
-"""Parameter and multiply-add (MAC) counts of every model, for a 1280x720 output.
+"""Parameter and multiply-add (MAC) counts of a model for a given input size.
+
+The table of every model at 1280x720 (`srlib models --table`) is written by `srlib.reports.models_table`.
 
 MACs come from `torch.utils.flop_counter.FlopCounterMode` (MACs = FLOPs / 2) with the input a fake tensor
 (`FakeTensorMode`): shapes propagate, nothing is computed or allocated, so a full 1280x720 forward of the
@@ -18,30 +20,21 @@ recursions (MemNet) are counted once in the parameters and at every use in the M
 
 The counts are exact for the given input size, including MLRN's region attention, whose cost grows with the
 square of the region size (so not linearly with the image), which is why nothing is extrapolated from a
-small input. x3 has no integer LR size for a 1280-pixel-wide output; it uses ceil(1280 / 3) = 427 LR columns
-(1281 output columns) and the table records the sizes used.
+small input. `lr_size` gives the input for an output size a scale does not divide (ceil: x3 of a
+1280-pixel-wide output uses 427 LR columns, 1281 output columns).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from pathlib import Path
-from typing import Any
 
-import pandas as pd
 import torch
 from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils import flop_counter
 from torch.utils.flop_counter import FlopCounterMode
 
-from srlib.core.atomic import write_text
-from srlib.models import BicubicResize, build_model, model_names
-
-OUTPUT_HW = (720, 1280)
-SCALES = (2, 3, 4)
-ABLATION_LABELS = {"non_local": "NL", "second_order": "SO", "multi_scale": "MS"}
+from srlib.models import BicubicResize
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -109,97 +102,3 @@ def count_macs(model: nn.Module, lr_hw: tuple[int, int], batch: int = 1) -> int:
 def lr_size(out_hw: tuple[int, int], scale: int) -> tuple[int, int]:
     """The LR size whose output covers `out_hw` (ceil where the output is not a multiple of the scale)."""
     return math.ceil(out_hw[0] / scale), math.ceil(out_hw[1] / scale)
-
-
-def variants(include_mlrn: bool = True) -> list[tuple[str, str, dict[str, Any]]]:
-    """(model, variant label, options) for every registered model plus MLRN's four Table 1 variants."""
-    from srlib.core.paper import TABLE1
-
-    rows = [(name, "", {}) for name in model_names() if include_mlrn or name != "mlrn"]
-    if include_mlrn:
-        for flags, _ in TABLE1:
-            label = "+".join(ABLATION_LABELS[k] for k, on in flags.items() if on)
-            rows.append(("mlrn", f"Table 1: {label}", dict(flags)))
-    return rows
-
-
-def complexity_table(
-    scales: Iterable[int] = SCALES,
-    out_hw: tuple[int, int] = OUTPUT_HW,
-    options: Mapping[str, Mapping[str, Any]] | None = None,
-    include_mlrn: bool | None = None,
-) -> pd.DataFrame:
-    """One row per (model, variant, scale): parameters and MACs for an `out_hw` output.
-
-    `options` overrides a model's defaults (e.g. a training profile's CPU sizes); default: the published
-    (paper-size) configuration. `include_mlrn=None` includes MLRN when srlib.models.mlrn imports.
-    """
-    if include_mlrn is None:
-        try:
-            import srlib.models.mlrn  # noqa: F401
-        except ImportError:
-            include_mlrn = False
-        else:
-            include_mlrn = True
-    rows = []
-    for name, variant, flags in variants(include_mlrn):
-        opts = {**(options or {}).get(name, {}), **flags}
-        for scale in scales:
-            torch.manual_seed(0)
-            model = build_model(name, scale, **opts)
-            hw = lr_size(out_hw, scale)
-            macs = count_macs(model, hw)
-            rows.append(
-                {
-                    "model": name,
-                    "variant": variant,
-                    "options": ", ".join(f"{k}={v}" for k, v in opts.items()),
-                    "scale": scale,
-                    "lr_h": hw[0],
-                    "lr_w": hw[1],
-                    "out_h": hw[0] * scale,
-                    "out_w": hw[1] * scale,
-                    "params": count_parameters(model),
-                    "macs": macs,
-                    "gmacs": macs / 1e9,
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def to_markdown(table: pd.DataFrame) -> str:
-    """A wide Markdown table: one line per model/variant, parameters and GMACs per scale."""
-    scales = sorted(table["scale"].unique())
-    head = ["model", "variant"] + [f"params x{s}" for s in scales] + [f"GMACs x{s}" for s in scales]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 2 + "---:|" * (2 * len(scales))]
-    for (model, variant), group in table.groupby(["model", "variant"], sort=False):
-        by_scale = group.set_index("scale")
-        params = [f"{by_scale.loc[s, 'params']:,}" for s in scales]
-        gmacs = [f"{by_scale.loc[s, 'gmacs']:,.1f}" for s in scales]
-        lines.append("| " + " | ".join([model, variant or "default", *params, *gmacs]) + " |")
-    sizes = ", ".join(
-        f"x{s}: {r.lr_w}x{r.lr_h} -> {r.out_w}x{r.out_h}"
-        for s, r in table.drop_duplicates("scale").set_index("scale").iterrows()
-    )
-    note = (
-        "\nMACs = multiply-adds of one forward pass (convolutions, linear layers, matrix products incl. "
-        "attention; element-wise work and the bicubic resize not counted), counted with "
-        "torch.utils.flop_counter on fake tensors (srlib.models.complexity). "
-        f"Input -> output sizes (W x H): {sizes}. "
-        "Default options are the published (paper-size) configurations (Y-channel baselines: in_channels=1); "
-        "options that differ are listed in models.csv.\n"
-    )
-    return "\n".join(lines) + "\n" + note
-
-
-def write_table(out_dir: str | Path, caption: str | None = None, **kwargs: Any) -> tuple[Path, Path]:
-    """Write `models.csv` (long form) and `models.md` (wide, with `caption` under the title) into `out_dir`;
-    `kwargs` go to `complexity_table`. Returns both paths."""
-    table = complexity_table(**kwargs)
-    out = Path(out_dir)
-    csv_path, md_path = out / "models.csv", out / "models.md"
-    write_text(csv_path, table.to_csv(index=False, float_format="%.4f"))
-    out_h, out_w = kwargs.get("out_hw", OUTPUT_HW)
-    title = f"# Model complexity ({out_w}x{out_h} output)\n\n" + (f"{caption}\n\n" if caption else "")
-    write_text(md_path, title + to_markdown(table))
-    return csv_path, md_path

@@ -102,20 +102,15 @@ def compare_methods(
     models: Mapping[str, Any], hr: np.ndarray, scale: int, grayscale: bool = False
 ) -> dict[str, tuple[np.ndarray, float, float]]:
     """Super-resolve the LR version of `hr` with each model and score it by the evaluation protocol
-    (srlib.evaluate: modcrop, MATLAB degradation, Y-channel PSNR/SSIM, shave = scale)."""
-    from srlib.core import metrics
-    from srlib.core.imresize import degrade
-    from srlib.inference import super_resolve
+    (`srlib.evaluation.score_image`, as `srlib evaluate` does); `grayscale` as for a single-channel file
+    (`srlib.evaluation.is_single_channel_file`)."""
+    from srlib.evaluation import prepare, score_image
 
-    lr = degrade(hr, scale)
+    item = prepare(hr, scale, gray=grayscale)
     out = {}
     for label, model in models.items():
-        sr = super_resolve(model, lr).image
-        out[label] = (
-            sr,
-            metrics.psnr(sr, hr, shave=scale, grayscale=grayscale),
-            metrics.ssim(sr, hr, shave=scale, grayscale=grayscale),
-        )
+        scored = score_image(model, item)
+        out[label] = (scored.sr, scored.psnr, scored.ssim)
     return out
 
 

@@ -18,7 +18,17 @@ from typing import Any
 import pandas as pd
 
 from srlib.core import atomic
-from srlib.core.paper import DISPLAY_NAMES, TABLE1, TABLE1_SCALE, table2
+from srlib.core.paper import (
+    DISPLAY_NAMES,
+    SCALES,
+    TABLE1,
+    TABLE1_SCALE,
+    TABLE2_MODELS,
+    TEST_SETS,
+    Cell,
+    table2,
+)
+from srlib.reports.markdown import to_markdown
 
 LONG_COLUMNS: tuple[str, ...] = (
     "model", "scale", "set", "images", "psnr", "paper_psnr", "diff_psnr", "ssim", "paper_ssim", "diff_ssim",
@@ -30,24 +40,36 @@ TABLE1_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 # Table 1's full model is Table 2's MLRN at Set5 x2, printed with another value (docs/paper-notes.md).
 T1_FULL_NOTE = "T1-vs-T2: Table 2 prints {psnr:.2f} dB for the same model (Set5 x2)"
-# How methods are labelled in tables and figures.
 
 
 def _nan(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
 
-def table2_frame(means: pd.DataFrame) -> pd.DataFrame:
-    """Long-format Table 2: one row per (model, scale, set) in `means` (columns model, set, scale, images,
-    psnr, ssim), with the paper's value, the difference ours - paper and the paper-notes flag."""
+def compare_with_paper(means: pd.DataFrame, paper_model: str | None = None) -> pd.DataFrame:
+    """Our set means (columns model, set, scale, images, psnr, ssim) beside the paper's Table 2: one row per
+    mean (columns `LONG_COLUMNS`) with the paper's value, ours - paper and the paper-notes flag.
+
+    Each row is compared with the Table 2 row of its own `model`, or of `paper_model` when given (e.g. a
+    trained model evaluated under another label). Sets or scales outside Table 2, and cells the paper lacks,
+    have NaN paper values (the note says which).
+    """
+    models = [paper_model] if paper_model is not None else list(dict.fromkeys(means["model"].astype(str)))
+    unknown = [m for m in models if m.lower() not in TABLE2_MODELS]
+    if unknown:
+        hint = "" if paper_model is not None else "; give paper_model for a label of one of them"
+        raise ValueError(f"compare_with_paper: {unknown} not a Table 2 model {TABLE2_MODELS}{hint}")
     records = []
     for row in means.itertuples(index=False):
-        cell = table2(str(row.model), int(row.scale), str(row.set))
+        scale, set_name = int(row.scale), str(row.set)
+        in_table = set_name in TEST_SETS and scale in SCALES
+        model = paper_model if paper_model is not None else str(row.model)
+        cell = table2(model, scale, set_name) if in_table else Cell(None, None, "not in Table 2")
         records.append(
             {
                 "model": row.model,
-                "scale": int(row.scale),
-                "set": row.set,
+                "scale": scale,
+                "set": set_name,
                 "images": int(row.images),
                 "psnr": float(row.psnr),
                 "paper_psnr": _nan(cell.psnr),
@@ -208,12 +230,6 @@ def _wide(frame: pd.DataFrame, metric: str, digits: int, marks: Mapping[str, int
     return pd.DataFrame(out)
 
 
-def _markdown(df: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(df.columns) + " |", "|" + "|".join("---" for _ in df.columns) + "|"]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
-
-
 _TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}  # fmt: skip
 
@@ -239,7 +255,7 @@ def render_table2(frame: pd.DataFrame, caption_text: str) -> tuple[str, str]:
         "",
     ]
     for metric, digits, head in (("psnr", 2, "PSNR (dB)"), ("ssim", 4, "SSIM")):
-        md += [f"### {head}", "", _markdown(_wide(frame, metric, digits, marks, " [{}]"))]
+        md += [f"### {head}", "", to_markdown(_wide(frame, metric, digits, marks, " [{}]"))]
     md += _footnotes(marks)
     tex_psnr = _wide(frame, "psnr", 2, marks, r"$^{{{}}}$")
     tex_ssim = _wide(frame, "ssim", 4, marks, r"$^{{{}}}$")
@@ -282,7 +298,7 @@ def render_table1(frame: pd.DataFrame, caption_text: str) -> tuple[str, str]:
             }
         )
     df = pd.DataFrame(rows)
-    md = [f"**Table 1 (replication).** {caption_text}", "", _markdown(df), *_footnotes(marks)]
+    md = [f"**Table 1 (replication).** {caption_text}", "", to_markdown(df), *_footnotes(marks)]
     tex_df = df.copy()
     tex_df.iloc[:, 3] = [
         c.replace(f" [{n}]", f"$^{{{n}}}$")
@@ -344,7 +360,7 @@ def write_table2(
     from srlib.train import load_profile
 
     prof = load_profile(profile)
-    frame = table2_frame(means)
+    frame = compare_with_paper(means)
     models = list(dict.fromkeys(frame["model"]))
     sets = list(dict.fromkeys(frame["set"]))
     scales = sorted(set(frame["scale"]))

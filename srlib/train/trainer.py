@@ -38,7 +38,7 @@ from srlib.core import atomic
 from srlib.train import checkpoint as ck
 from srlib.train import distributed as dd
 from srlib.train.config import ConfigError, RunConfig
-from srlib.train.loop import Validator
+from srlib.evaluation import Validator
 from srlib.train.losses import TrainingForward, pixel_loss, total_loss
 from srlib.train.optim import grad_norm, make_optimizer, make_scheduler
 from srlib.train.runlog import RunLog

@@ -1,0 +1,281 @@
+"""The evaluation protocol, once: used by `srlib evaluate`, training-time validation and the figures.
+
+Per image (docs/protocol.md): HR = modcrop(image, scale); LR = degrade(HR, scale) (MATLAB bicubic, uint8);
+SR = the model's output through `srlib.inference.super_resolve`; PSNR and SSIM on Y with `shave = scale`,
+or on the gray level for a single-channel file (`is_single_channel_file`). An image is named by its file stem
+and its set by the file's folder (the set's canonical name). `evaluate` gives one row per (set, scale, image)
+and `set_means` averages them per set; `Validator` is the same protocol on one small set, prepared once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from srlib.core import metrics
+from srlib.core.atomic import atomic_path, write_text
+
+ModelSpec = str | Callable[[int], nn.Module]
+ROW_COLUMNS: tuple[str, ...] = ("model", "set", "scale", "image", "psnr", "ssim", "mode")
+MEAN_COLUMNS: tuple[str, ...] = ("model", "set", "scale", "images", "psnr", "ssim")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The core: prepare one image, score one model on it
+
+
+@dataclass(frozen=True)
+class EvalImage:
+    """One test image prepared by the protocol at one scale (`hr` modcropped, `lr` degraded from it);
+    `source` (its file) names it in error messages."""
+
+    set: str
+    name: str
+    scale: int
+    hr: np.ndarray
+    lr: np.ndarray
+    gray: bool
+    source: str
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A model's output on an `EvalImage`, its scores and how `super_resolve` ran it ("whole", "tiled")."""
+
+    sr: np.ndarray
+    psnr: float
+    ssim: float
+    mode: str
+
+
+def is_single_channel_file(path: str | os.PathLike[str]) -> bool:
+    """Whether an image file stores one (gray) channel, alpha aside: such images are scored on their gray
+    level, as the MATLAB scripts behind the published tables do (see docs/protocol.md, "Grayscale")."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        bands = [b for b in im.getbands() if b not in ("A", "a")]
+    return len(bands) == 1 and bands[0] != "P"
+
+
+def prepare(
+    image: np.ndarray, scale: int, *, gray: bool, set_name: str = "", name: str = "", source: str = "image"
+) -> EvalImage:
+    """HR and LR of `image` at `scale` by the protocol (modcrop, then MATLAB-bicubic degradation)."""
+    from srlib.core.imresize import degrade, modcrop
+
+    hr = modcrop(image, scale)
+    return EvalImage(set_name, name, scale, hr, degrade(hr, scale), gray, source)
+
+
+def set_paths(set_name: str, data_dir: str | os.PathLike[str] | None, max_images: int | None) -> list[Path]:
+    """The files of a set in manifest (= sorted) order, only the first `max_images` when that is given."""
+    from srlib.data import benchmark
+
+    files = benchmark.set_files(set_name, data_dir)
+    return files[: int(max_images)] if max_images else files
+
+
+def iter_images(paths: Iterable[Path], scales: Sequence[int]) -> Iterator[EvalImage]:
+    """Each file decoded once and prepared at every scale; named by its stem, its set by its folder."""
+    from srlib.data.images import load_image
+
+    for path in paths:
+        path = Path(path)
+        image, gray = load_image(path), is_single_channel_file(path)
+        for scale in scales:
+            yield prepare(
+                image, scale, gray=gray, set_name=path.parent.name, name=path.stem, source=str(path)
+            )
+
+
+def score_image(
+    net: nn.Module, item: EvalImage, device: torch.device | None = None, self_ensemble: bool = False
+) -> Scored:
+    """Run `net` on `item.lr` and score its output against `item.hr` (Y or gray, shave = scale)."""
+    from srlib.inference import super_resolve
+
+    options = {"self_ensemble": True} if self_ensemble else {}
+    result = super_resolve(net, item.lr, device=device, **options)
+    sr = result.image
+    if sr.shape != item.hr.shape:
+        raise RuntimeError(
+            f"the x{item.scale} model returned {sr.shape} for {item.source} (HR {item.hr.shape})"
+        )
+    try:
+        psnr = metrics.psnr(sr, item.hr, shave=item.scale, grayscale=item.gray)
+        ssim = metrics.ssim(sr, item.hr, shave=item.scale, grayscale=item.gray)
+    except ValueError as exc:
+        raise ValueError(f"{item.source} at x{item.scale}: {exc}") from exc
+    return Scored(sr, psnr, ssim, result.mode)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Training-time validation
+
+
+class Validator:
+    """Mean PSNR/SSIM of a model on a small set (Set5, Demo) at one scale, by `score_image`; the images are
+    prepared once, so validating every few hundred iterations costs only the forward passes."""
+
+    def __init__(
+        self, set_name: str, scale: int, data_dir: str | os.PathLike[str] | None, max_images: int | None
+    ):
+        self.set_name, self.scale = set_name, scale
+        self.pairs = list(iter_images(set_paths(set_name, data_dir, max_images), [scale]))
+
+    def __call__(self, model: nn.Module, device: torch.device) -> dict[str, float | str | int]:
+        was_training = model.training
+        try:
+            scores = [score_image(model, item, device) for item in self.pairs]
+        finally:
+            model.train(was_training)
+        return {
+            "psnr": float(np.mean([s.psnr for s in scores])),
+            "ssim": float(np.mean([s.ssim for s in scores])),
+            "set": self.set_name,
+            "images": len(self.pairs),
+        }
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Evaluation on test sets
+
+
+def _check_scales(scales: Iterable[int]) -> list[int]:
+    out = list(scales)
+    if not out or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in out):
+        raise ValueError(f"evaluate: scales must be a non-empty list of positive integers, got {out!r}")
+    return [int(s) for s in dict.fromkeys(out)]
+
+
+def _model_label(model: ModelSpec, name: str | None) -> str:
+    if name is not None:
+        return name
+    if isinstance(model, str):
+        return model.lower()
+    return getattr(model, "__name__", type(model).__name__)
+
+
+def _build_models(
+    model: ModelSpec, scales: Sequence[int], device: torch.device | None
+) -> dict[int, nn.Module]:
+    """One network per scale, in eval mode (on `device` if given); unknown names fail before data is read."""
+    if isinstance(model, str):
+        from srlib.models import build_model, model_factory
+
+        model_factory(model)
+        name = model
+
+        def build(scale: int) -> nn.Module:
+            return build_model(name, scale)
+    elif callable(model):
+        build = model
+    else:
+        raise ValueError(f"evaluate: model must be a registry name or a callable(scale), got {model!r}")
+    nets = {}
+    for scale in scales:
+        net = build(scale)
+        if getattr(net, "scale", scale) != scale:
+            raise ValueError(f"evaluate: the model built for x{scale} has scale {net.scale}")
+        nets[scale] = (net.to(device) if device is not None else net).eval()
+    return nets
+
+
+def _save_png(path: Path, image: np.ndarray) -> None:
+    from PIL import Image
+
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
+
+
+def evaluate(
+    model: ModelSpec,
+    scales: Sequence[int],
+    sets: Sequence[str],
+    data_dir: str | os.PathLike[str] | None = None,
+    out_csv: str | os.PathLike[str] | None = None,
+    device: str | None = None,
+    progress: bool = True,
+    self_ensemble: bool = False,
+    save_dir: str | os.PathLike[str] | None = None,
+    name: str | None = None,
+    max_images: dict[str, int] | None = None,
+) -> pd.DataFrame:
+    """Score `model` on `sets` at `scales`; returns one row per image (columns `ROW_COLUMNS`).
+
+    `model` is a registry name ("bicubic", "mlrn", ...) or a callable scale -> nn.Module (e.g. one that loads
+    a checkpoint); `name` labels the rows (default: the registry name or the callable's `__name__`).
+    `out_csv`: write the rows there and the set means beside it (`<stem>_means.csv`), atomically.
+    `save_dir`: also write every SR image as `<save_dir>/<set>/x<scale>/<image>.png`.
+    `self_ensemble`: x8 geometric self-ensemble in `super_resolve`.
+    `max_images`: {set: n} scores only the first n files of that set (manifest order, i.e. sorted), the
+    declared evaluation subset of a training profile (`srlib.train.eval_plan`); other sets in full.
+    """
+    from tqdm.auto import tqdm
+
+    scales = _check_scales(scales)
+    set_names = list(dict.fromkeys([sets] if isinstance(sets, str) else sets))
+    if not set_names:
+        raise ValueError("evaluate: give at least one set")
+    label = _model_label(model, name)
+    dev = torch.device(device) if device is not None else None
+    nets = _build_models(model, scales, dev)
+    limits = {k.lower(): int(v) for k, v in (max_images or {}).items()}
+    files = {s: set_paths(s, data_dir, limits.get(s.lower())) for s in set_names}
+
+    rows: list[dict] = []
+    total = sum(len(f) for f in files.values()) * len(scales)
+    with tqdm(total=total, desc=f"evaluate {label}", unit="img", disable=not progress) as bar:
+        for set_name in set_names:
+            for item in iter_images(files[set_name], scales):
+                bar.set_postfix_str(f"{item.set} x{item.scale} {item.name}")
+                scored = score_image(nets[item.scale], item, dev, self_ensemble)
+                rows.append(
+                    {
+                        "model": label,
+                        "set": item.set,
+                        "scale": item.scale,
+                        "image": item.name,
+                        "psnr": scored.psnr,
+                        "ssim": scored.ssim,
+                        "mode": scored.mode,
+                    }
+                )
+                if save_dir is not None:
+                    _save_png(Path(save_dir) / set_name / f"x{item.scale}" / f"{item.name}.png", scored.sr)
+                bar.update(1)
+    df = pd.DataFrame(rows, columns=list(ROW_COLUMNS))
+    if out_csv is not None:
+        write_csv(df, out_csv)
+        write_csv(set_means(df), means_path(out_csv))
+    return df
+
+
+def means_path(out_csv: str | os.PathLike[str]) -> Path:
+    """Where `evaluate` writes the set means for per-image rows written to `out_csv`."""
+    path = Path(out_csv)
+    return path.with_name(f"{path.stem}_means{path.suffix or '.csv'}")
+
+
+def write_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write `df` as CSV atomically (full float precision)."""
+    write_text(path, df.to_csv(index=False))
+
+
+def set_means(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean PSNR/SSIM per (model, set, scale), in the order the rows list them; an image with identical SR
+    and HR (PSNR = inf) makes its set's PSNR mean inf, as a plain mean must."""
+    missing = set(ROW_COLUMNS[:6]) - set(rows.columns)
+    if missing:
+        raise ValueError(f"set_means: rows lack columns {sorted(missing)}")
+    grouped = rows.groupby(["model", "set", "scale"], sort=False)
+    out = grouped.agg(images=("image", "size"), psnr=("psnr", "mean"), ssim=("ssim", "mean")).reset_index()
+    return out[list(MEAN_COLUMNS)]

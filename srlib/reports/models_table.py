@@ -1,0 +1,140 @@
+"""The model-complexity table (`srlib models --table`): parameters and multiply-adds of every model and of
+MLRN's four Table 1 variants for a 1280x720 output, as `models.csv` (long) and `models.md` (wide).
+
+The counting is `srlib.models.complexity`'s; this module chooses what to count (the paper's models and
+variants, a training profile's sizes) and writes the files. Notebooks call `write_models_table`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from srlib.core.atomic import write_text
+from srlib.core.paper import ABLATION_FLAGS, SCALES, TABLE1
+from srlib.models import build_model, model_names
+from srlib.models.complexity import count_macs, count_parameters, lr_size
+from srlib.reports.markdown import to_markdown
+
+OUTPUT_HW = (720, 1280)
+ABLATION_LABELS = dict(zip(ABLATION_FLAGS, ("NL", "SO", "MS"), strict=True))
+NOTE = (
+    "MACs = multiply-adds of one forward pass (convolutions, linear layers, matrix products incl. "
+    "attention; element-wise work and the bicubic resize not counted), counted with "
+    "torch.utils.flop_counter on fake tensors (srlib.models.complexity). "
+    "Input -> output sizes (W x H): {sizes}. "
+    "Default options are the published (paper-size) configurations (Y-channel baselines: in_channels=1); "
+    "options that differ are listed in models.csv."
+)
+
+
+def variants(include_mlrn: bool = True) -> list[tuple[str, str, dict[str, Any]]]:
+    """(model, variant label, options) for every registered model plus MLRN's four Table 1 variants."""
+    rows = [(name, "", {}) for name in model_names() if include_mlrn or name != "mlrn"]
+    if include_mlrn:
+        for flags, _ in TABLE1:
+            label = "+".join(ABLATION_LABELS[k] for k, on in flags.items() if on)
+            rows.append(("mlrn", f"Table 1: {label}", dict(flags)))
+    return rows
+
+
+def complexity_table(
+    scales: Iterable[int] = SCALES,
+    out_hw: tuple[int, int] = OUTPUT_HW,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    include_mlrn: bool = True,
+) -> pd.DataFrame:
+    """One row per (model, variant, scale): parameters and MACs for an `out_hw` output.
+
+    `options` overrides a model's defaults (e.g. a training profile's CPU sizes); default: the published
+    (paper-size) configuration.
+    """
+    rows = []
+    for name, variant, flags in variants(include_mlrn):
+        opts = {**(options or {}).get(name, {}), **flags}
+        for scale in scales:
+            torch.manual_seed(0)
+            model = build_model(name, scale, **opts)
+            hw = lr_size(out_hw, scale)
+            macs = count_macs(model, hw)
+            rows.append(
+                {
+                    "model": name,
+                    "variant": variant,
+                    "options": ", ".join(f"{k}={v}" for k, v in opts.items()),
+                    "scale": scale,
+                    "lr_h": hw[0],
+                    "lr_w": hw[1],
+                    "out_h": hw[0] * scale,
+                    "out_w": hw[1] * scale,
+                    "params": count_parameters(model),
+                    "macs": macs,
+                    "gmacs": macs / 1e9,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def wide_markdown(table: pd.DataFrame) -> str:
+    """A wide Markdown table: one line per model/variant, parameters and GMACs per scale, and a note."""
+    scales = sorted(table["scale"].unique())
+    lines = []
+    for (model, variant), group in table.groupby(["model", "variant"], sort=False):
+        by_scale = group.set_index("scale")
+        lines.append(
+            {
+                "model": model,
+                "variant": variant or "default",
+                **{f"params x{s}": f"{by_scale.loc[s, 'params']:,}" for s in scales},
+                **{f"GMACs x{s}": f"{by_scale.loc[s, 'gmacs']:,.1f}" for s in scales},
+            }
+        )
+    wide = pd.DataFrame(lines)
+    sizes = ", ".join(
+        f"x{s}: {r.lr_w}x{r.lr_h} -> {r.out_w}x{r.out_h}"
+        for s, r in table.drop_duplicates("scale").set_index("scale").iterrows()
+    )
+    return to_markdown(wide, right=set(wide.columns[2:])) + "\n" + NOTE.format(sizes=sizes) + "\n"
+
+
+def profile_options(profile: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """{model: options} a loaded training profile builds its models with."""
+    return {name.lower(): dict(e.get("options") or {}) for name, e in (profile.get("models") or {}).items()}
+
+
+def write_models_table(
+    out_dir: str | os.PathLike[str],
+    profile: str | None = None,
+    scales: Iterable[int] = SCALES,
+    out_hw: tuple[int, int] = OUTPUT_HW,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    include_mlrn: bool = True,
+) -> tuple[Path, Path]:
+    """Write `<out_dir>/models.csv` (long form) and `models.md` (wide) and return both paths.
+
+    `profile`: count the model sizes a training profile trains (its `models.<name>.options`, named in the
+    caption) instead of the published ones; `options` ({model: {option: value}}) override on top. Unknown
+    model names in either are a ValueError.
+    """
+    from srlib.train.config import load_profile
+
+    prof = load_profile(profile) if profile else None
+    merged: dict[str, dict[str, Any]] = profile_options(prof) if prof else {}
+    for name, values in (options or {}).items():
+        merged.setdefault(name.lower(), {}).update(values)
+    unknown = sorted(set(merged) - set(model_names()))
+    if unknown:
+        raise ValueError(f"unknown model(s) in the options: {', '.join(unknown)}")
+    table = complexity_table(scales=scales, out_hw=out_hw, options=merged, include_mlrn=include_mlrn)
+    out = Path(out_dir)
+    csv_path, md_path = out / "models.csv", out / "models.md"
+    write_text(csv_path, table.to_csv(index=False, float_format="%.4f"))
+    caption = f"Model sizes of the training profile `{prof.get('name', profile)}`.\n\n" if prof else ""
+    title = f"# Model complexity ({out_hw[1]}x{out_hw[0]} output)\n\n" + caption
+    write_text(md_path, title + wide_markdown(table))
+    return csv_path, md_path
