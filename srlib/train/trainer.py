@@ -35,10 +35,10 @@ import torch
 from torch import nn
 
 from srlib.core import atomic
+from srlib.evaluation import Validator
 from srlib.train import checkpoint as ck
 from srlib.train import distributed as dd
 from srlib.train.config import ConfigError, RunConfig
-from srlib.evaluation import Validator
 from srlib.train.losses import TrainingForward, pixel_loss, total_loss
 from srlib.train.optim import grad_norm, make_optimizer, make_scheduler
 from srlib.train.runlog import RunLog
