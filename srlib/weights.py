@@ -62,8 +62,7 @@ def save_weights(model: nn.Module, path: str | os.PathLike[str], card: dict[str,
             raise ValueError(f"model card needs {key!r}")
     path = Path(path)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic.atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    atomic.write_torch(path, state)
     full = {
         "format": CARD_FORMAT,
         **card,

@@ -41,3 +41,12 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 def write_text(path: str | os.PathLike[str], text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def write_torch(path: str | os.PathLike[str], obj: object) -> None:
+    """`torch.save` through a file handle: saved to a path, torch names the archive's records after the
+    (random) temporary file name, so the same tensors would give a different sha256 on every save."""
+    import torch
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(obj, fh)

@@ -113,5 +113,3 @@ def materialize(data_dir: str | os.PathLike[str] | None = None) -> Path:
             Image.fromarray(pixels, "RGB").save(tmp, format="PNG", compress_level=1)  # fast; ~1 MB in all
             os.chmod(tmp, 0o644)  # temporary files are created 0600
     return targets[0].parent
-
-

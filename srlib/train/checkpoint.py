@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from srlib.core.atomic import atomic_path
+from srlib.core.atomic import write_torch
 
 FORMAT = "srlib-checkpoint/1"
 _NAME = re.compile(r"^ckpt_(\d{8})\.pt$")
@@ -69,8 +69,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
     """Write `payload` atomically to `path` (temp file + fsync + rename)."""
     payload = {"format": FORMAT, **payload}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    write_torch(path, payload)
     return path
 
 
