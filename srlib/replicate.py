@@ -821,7 +821,7 @@ def evaluate_run(
     A learned model uses `weights`, else its run's exported weights; a missing run is trained first only with
     `train_missing=True` (a notebook run on its own), otherwise it is an error naming the step to run.
     """
-    from srlib.evaluate import evaluate
+    from srlib.evaluation import evaluate
     from srlib.train import eval_plan
 
     root = results_root(profile, results_dir)
