@@ -865,7 +865,7 @@ def collect_means(
     """
     import pandas as pd
 
-    from srlib.evaluate import set_means
+    from srlib.evaluation import set_means
 
     root = results_root(profile, results_dir)
     sets = list(sets)
@@ -1188,7 +1188,7 @@ def comparison_figure(
     from srlib.core.paper import DISPLAY_NAMES
     from srlib.data.benchmark import set_files
     from srlib.data.images import load_image
-    from srlib.evaluate import is_single_channel_file
+    from srlib.evaluation import is_single_channel_file
     from srlib.reports import figures
 
     set_name, _, name = image.partition("/")
