@@ -289,6 +289,7 @@ def test_cli_evaluate(tiny_set, tmp_path: Path, capsys: pytest.CaptureFixture[st
 # --- acceptance: the paper's Bicubic row -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_bicubic_reproduces_table2_on_set5_and_set14(data_dir: Path):
     """Within 0.05 dB PSNR and 0.002 SSIM of every Set5/Set14 Bicubic cell of Table 2 (docs/protocol.md has
     all 12 cells)."""
