@@ -82,3 +82,19 @@ def test_a_run_trained_with_another_config_is_set_aside(tmp_path: Path) -> None:
     (out / "config.json").write_text(json.dumps({"config_hash": "0123abcd"}))
     with pytest.raises(FileExistsError, match="already exists"):
         set_aside_superseded_run(out, spec, "smoke", opts)
+
+
+def test_srlib_train_without_out_trains_into_the_runs_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """`srlib train` without --out used to crash (Path(None)); now it uses the run folder replicate uses."""
+    from srlib.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    common = ["--scale", "2", "--profile", "smoke", "--data-dir", str(tmp_path / "data"), "--no-progress",
+              "--set", "iterations=2"]  # fmt: skip
+    assert main(["train", "--model", "srcnn", *common, "--results", str(tmp_path / "mine")]) == 0
+    assert (tmp_path / "mine" / "runs" / "srcnn-x2" / "summary.json").is_file()
+    monkeypatch.setenv("SRLIB_RESULTS", str(tmp_path / "env"))
+    assert main(["train", "--model", "mlrn", *common, "--set", "model_options.second_order=false"]) == 0
+    assert Runs("smoke").root == tmp_path / "env" / "smoke"
+    assert (tmp_path / "env" / "smoke" / "runs" / "mlrn-nl-ms-x2" / "summary.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "env", "mine"]
