@@ -29,8 +29,8 @@ from srlib.evaluation import (
 from srlib.inference import super_resolve
 from srlib.models import build_model
 from srlib.models.bicubic import Bicubic
+from srlib.reports.compare import compare_with_paper
 from srlib.reports.markdown import to_markdown
-from srlib.reports.tables import compare_with_paper
 
 # --- Bicubic model ---------------------------------------------------------------------------------------
 

@@ -96,8 +96,8 @@ def run(args: argparse.Namespace) -> int:
     from srlib.core.metrics import PROTOCOL
     from srlib.core.paper import TABLE2_MODELS
     from srlib.evaluation import evaluate, means_path, set_means
+    from srlib.reports.compare import compare_with_paper
     from srlib.reports.markdown import to_markdown
-    from srlib.reports.tables import compare_with_paper
 
     model, label = model_spec(args)
     out = Path(args.out) if args.out else paths.results_dir() / f"evaluate_{label}.csv"
