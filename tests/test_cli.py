@@ -34,8 +34,8 @@ def _srlib(*argv: str, cwd: Path, env: dict[str, str] | None = None) -> subproce
     )
 
 
-def _image(path: Path) -> Path:
-    Image.fromarray(np.random.default_rng(0).integers(0, 256, (12, 16, 3), dtype=np.uint8)).save(path)
+def _image(path: Path, hw: tuple[int, int] = (12, 16)) -> Path:
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (*hw, 3), dtype=np.uint8)).save(path)
     return path
 
 
@@ -161,3 +161,61 @@ def test_cuda_on_this_cpu_build_through_a_real_process(tmp_path: Path) -> None:
     assert r.returncode == 2 and r.stderr.count("\n") == 1
     assert r.stderr.startswith("srlib upscale: error: device 'cuda': ") and "available here: cpu" in r.stderr
     assert "AssertionError" not in r.stderr and not (tmp_path / "b.png").exists()
+
+
+# --- evaluate: where its files go ----------------------------------------------------------------------
+
+
+def test_evaluate_without_out_writes_to_a_scratch_folder_in_the_cwd(tmp_path: Path) -> None:
+    """Run as a user does, from some folder: the CSVs land in ./srlib-eval/, the checkout is not touched."""
+    committed = sorted(p.relative_to(ROOT) for p in (ROOT / "results").rglob("*") if p.is_file())
+    work = tmp_path / "work"
+    work.mkdir()
+    argv = (
+        "evaluate",
+        "--sets",
+        "Demo",
+        "--scales",
+        "2",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--no-progress",
+    )
+    r = _srlib(*argv, cwd=work, env={"SRLIB_RESULTS": ""})
+    assert r.returncode == 0, r.stderr
+    out = work / "srlib-eval" / "bicubic-x2-demo.csv"
+    assert out.is_file() and (work / "srlib-eval" / "bicubic-x2-demo_means.csv").is_file()
+    assert f"per-image rows: {out}" in r.stdout
+    assert sorted(p.relative_to(ROOT) for p in (ROOT / "results").rglob("*") if p.is_file()) == committed
+
+
+def test_ablation_variants_get_their_own_default_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pandas as pd
+
+    from srlib.models import build_model
+    from srlib.weights import save_weights
+
+    small = {"channels": 16, "n_blocks": 1, "reduction": 8}
+    variants = {
+        "mlrn-x2": {},
+        "mlrn-nl-x2": {"non_local": True, "second_order": False, "multi_scale": False},
+        "mlrn-so-ms-x2": {"non_local": False, "second_order": True, "multi_scale": True},
+    }
+    for run, flags in variants.items():
+        torch.manual_seed(0)
+        options = {**small, **flags}
+        card = {"model": "mlrn", "options": options, "scale": 2, "profile": "quick"}
+        save_weights(build_model("mlrn", 2, **options), tmp_path / run / "mlrn_x2.pt", card)
+    folder = tmp_path / "data" / "Tiny"
+    folder.mkdir(parents=True)
+    _image(folder / "img0.png", (36, 48))
+    monkeypatch.setattr("srlib.data.benchmark.set_files", lambda name, data_dir=None: [folder / "img0.png"])
+    monkeypatch.chdir(tmp_path)
+    for run in variants:
+        assert main(["evaluate", "--weights", str(tmp_path / run), "--sets", "Tiny", "--no-progress"]) == 0
+    capsys.readouterr()
+    written = sorted(p.name for p in (tmp_path / "srlib-eval").glob("*.csv") if not p.stem.endswith("_means"))
+    assert written == ["mlrn-nl-quick-x2-tiny.csv", "mlrn-quick-x2-tiny.csv", "mlrn-so-ms-quick-x2-tiny.csv"]
+    assert set(pd.read_csv(tmp_path / "srlib-eval" / "mlrn-nl-quick-x2-tiny.csv")["model"]) == {"mlrn-nl"}

@@ -7,10 +7,13 @@ and, for a model of the paper's Table 2, the paper's values and the differences.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from srlib.core.errors import UsageError
-from srlib.core.paper import SCALES, TEST_SETS
+from srlib.core.paper import SCALES, TEST_SETS, variant_label
+
+DEFAULT_OUT_DIR = "srlib-eval"  # relative to the working directory
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
         metavar="FILE.csv",
-        help="per-image CSV to write (default: <results>/evaluate_<model>.csv); means go to FILE_means.csv",
+        help="per-image CSV to write; means go to FILE_means.csv (default: ./srlib-eval/<run id>.csv in the "
+        "working directory, e.g. srlib-eval/mlrn-nl-quick-x2.csv; never the checkout's committed results)",
     )
     parser.add_argument(
         "--data-dir", help="data directory holding <Set>/<file> (default: $SRLIB_DATA or data/)"
@@ -78,7 +82,7 @@ def weights_spec(args: argparse.Namespace) -> tuple[Any, str]:
         if scale in by_scale:
             raise UsageError(f"two weights for x{scale}: {by_scale[scale]}, {path}")
         by_scale[scale] = path
-        names.add(card["model"])
+        names.add(variant_label(card["model"], card.get("options")))  # mlrn-nl: a Table 1 variant
     if len(names) > 1:
         raise UsageError(f"--weights mixes models {sorted(names)}; give one model's weights")
     if args.scales is None:
@@ -93,10 +97,23 @@ def weights_spec(args: argparse.Namespace) -> tuple[Any, str]:
     return load, args.name or names.pop()
 
 
-def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def default_out(args: argparse.Namespace, label: str) -> Path:
+    """./srlib-eval/<run id>.csv: the id holds what changes the numbers (model and variant, the weights'
+    training profile, scales, sets when not all four, self-ensemble), so evaluations do not share a file."""
+    parts = [label]
+    if getattr(args, "weights", None):
+        from srlib.weights import read_card
 
-    from srlib.core import paths
+        parts += sorted({str(read_card(w).get("profile") or "trained") for w in args.weights})
+    parts += [f"x{s}" for s in args.scales]
+    if [s.lower() for s in args.sets] != [s.lower() for s in TEST_SETS]:
+        parts += [s.lower() for s in args.sets]
+    if args.self_ensemble:
+        parts.append("x8ensemble")
+    return Path.cwd() / DEFAULT_OUT_DIR / ("-".join(parts) + ".csv")
+
+
+def run(args: argparse.Namespace) -> int:
     from srlib.core.device import resolve_device
     from srlib.core.metrics import PROTOCOL
     from srlib.core.paper import TABLE2_MODELS
@@ -106,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
 
     args.device = str(resolve_device(args.device))  # an unavailable device fails before any work
     model, label = model_spec(args)
-    out = Path(args.out) if args.out else paths.results_dir() / f"evaluate_{label}.csv"
+    out = Path(args.out) if args.out else default_out(args, label)
     rows = evaluate(
         model,
         args.scales,
