@@ -1,8 +1,13 @@
-# Two entry points (see README): `make replicate` and `make test`.
-# Both create/reuse .venv; torch comes from the pinned CPU wheel, never a CUDA build.
+# Two entry points (see README): `make replicate` and `make test`. Both create/reuse .venv (`make setup`).
+# torch: TORCH_SPEC from the wheel index TORCH_INDEX when given, else from pip's default index. Plain PyPI on
+# Linux x86_64 serves the CUDA build of torch (several GB; it runs on a CPU too). Choose the wheel:
+#   make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu        # CPU-only build (about 200 MB)
+#   make setup TORCH_INDEX=https://download.pytorch.org/whl/cu126      # a CUDA build (cuXYZ: your CUDA)
+# The choice is made when .venv is created; to change it later: rm -rf .venv, then make setup TORCH_INDEX=...
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
 PROFILE ?= quick
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.srlib-installed
@@ -12,7 +17,8 @@ STAMP := $(VENV)/.srlib-installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX),--index-url "$(TORCH_INDEX)") "$(TORCH_SPEC)"
+	$(BIN)/python -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda or 'none (CPU-only build)')"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name srlib --display-name "Python (srlib)"
 	touch $(STAMP)

@@ -21,6 +21,7 @@ from torch import nn
 
 from srlib.core import metrics
 from srlib.core.atomic import atomic_path, write_text
+from srlib.core.device import resolve_device
 
 ModelSpec = str | Callable[[int], nn.Module]
 ROW_COLUMNS: tuple[str, ...] = ("model", "set", "scale", "image", "psnr", "ssim", "mode")
@@ -226,7 +227,7 @@ def evaluate(
     if not set_names:
         raise ValueError("evaluate: give at least one set")
     label = _model_label(model, name)
-    dev = torch.device(device) if device is not None else None
+    dev = resolve_device(device) if device is not None else None
     nets = _build_models(model, scales, dev)
     limits = {k.lower(): int(v) for k, v in (max_images or {}).items()}
     files = {s: set_paths(s, data_dir, limits.get(s.lower())) for s in set_names}

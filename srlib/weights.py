@@ -79,17 +79,37 @@ def save_weights(model: nn.Module, path: str | os.PathLike[str], card: dict[str,
     return card_path
 
 
-def read_card(weights: str | os.PathLike[str]) -> dict[str, Any]:
-    """The model card of a weights file (`x.pt` -> `x.json`; the `.json` itself may be given too)."""
+def weights_file(weights: str | os.PathLike[str]) -> Path:
+    """The weights a user named: the file itself, or the one `<name>.pt` with a card in a run folder.
+
+    A path that does not exist is reported as exactly that (not as a missing model card)."""
     path = Path(weights)
+    if path.is_dir():
+        found = sorted(p for p in path.glob("*.pt") if card_path_for(p).is_file())
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise WeightsError(f"{path} holds no trained weights (<name>.pt with its card <name>.json)")
+        raise WeightsError(f"{path} holds several weights ({', '.join(p.name for p in found)}); name one")
+    if not path.exists():
+        raise WeightsError(f"no such file: {path}")
+    return path
+
+
+def read_card(weights: str | os.PathLike[str]) -> dict[str, Any]:
+    """The model card of weights `x.pt` (its `x.json`; the `.json` itself or a run folder may be given)."""
+    path = weights_file(weights)
     card_path = path if path.suffix == ".json" else card_path_for(path)
     if not card_path.is_file():
         raise WeightsError(
             f"no model card {card_path} next to the weights {path}; srlib weights are saved "
             "as <name>.pt + <name>.json by `srlib train`"
         )
-    card = json.loads(card_path.read_text(encoding="utf-8"))
-    if card.get("format") != CARD_FORMAT:
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WeightsError(f"{card_path} is not an srlib model card (not JSON: {exc})") from None
+    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
         raise WeightsError(f"{card_path} is not an srlib model card (format {CARD_FORMAT})")
     return card
 
@@ -107,7 +127,7 @@ def load_model(
     """
     from srlib.models import build_model
 
-    path = Path(weights)
+    path = weights_file(weights)
     card = read_card(path)
     pt = path if path.suffix != ".json" else path.with_name(card["weights_file"])
     if not pt.is_file():
@@ -127,7 +147,11 @@ def load_model(
             "card belongs to other weights"
         )
     net = build_model(card["model"], int(card["scale"]), **card.get("options", {}))
-    state = torch.load(pt, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(pt, map_location="cpu", weights_only=True)
+    except Exception as exc:  # not a torch archive, or one holding more than tensors
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise WeightsError(f"{pt} is not a torch weights file ({type(exc).__name__}: {first})") from exc
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -135,3 +159,16 @@ def load_model(
             f"{pt} does not fit {card['model']} with options {card.get('options')}: {exc}"
         ) from exc
     return net.to(device).eval()
+
+
+def find_trained(results: str | os.PathLike[str]) -> list[tuple[Path, dict[str, Any]]]:
+    """(weights file, card) of every run folder `results/<profile>/runs/<run>/` that holds trained weights,
+    e.g. the committed quick run; unreadable folders are left out (this only feeds a hint)."""
+    found = []
+    for run_dir in sorted(Path(results).glob("*/runs/*/")):
+        try:
+            pt = weights_file(run_dir)
+            found.append((pt, read_card(pt)))
+        except (WeightsError, OSError):
+            continue
+    return found

@@ -189,7 +189,10 @@ def test_cli_lists_models_and_writes_table(tmp_path, capsys) -> None:
     )
     assert cmd.run(args) == 0
     assert "training profile `smoke`" in (out / "models.md").read_text()
-    with pytest.raises(SystemExit, match=r"MODEL\.OPTION=VALUE"):
-        cmd.run(parser.parse_args(["--table", str(tmp_path), "--set", "channels=4"]))
-    with pytest.raises(SystemExit, match="unknown model"):
-        cmd.run(parser.parse_args(["--table", str(tmp_path), "--set", "edsr.channels=4"]))
+    from srlib.cli import main
+
+    capsys.readouterr()
+    assert main(["models", "--table", str(tmp_path), "--set", "channels=4"]) == 2
+    assert "srlib models: error: --set expects MODEL.OPTION=VALUE" in capsys.readouterr().err
+    assert main(["models", "--table", str(tmp_path), "--set", "edsr.channels=4"]) == 2
+    assert "unknown model" in capsys.readouterr().err

@@ -5,7 +5,6 @@ The tests use Set5 (5 files, 0.85 MB) from the data mirror, copied into tmp_path
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import http.server
@@ -293,16 +292,15 @@ def test_verify_reports_missing_and_corrupt(mirror_dir: Path, tmp_path: Path):
 
 
 def _cli(argv: list[str]) -> int:
-    from srlib.commands import data as command
+    """`srlib data ARGV` through srlib.cli: errors are one line and exit 2; a failed verify exits 1."""
+    from srlib.cli import main
 
-    parser = argparse.ArgumentParser(prog="srlib data")
-    command.add_arguments(parser)
-    return command.run(parser.parse_args(argv))
+    return main(["data", *argv])
 
 
 def test_cli_prepare_verify_list(mirror_dir: Path, tmp_path: Path, capsys):
     data = str(tmp_path / "data")
-    assert _cli(["prepare", "--sets", "Set5", "--data-dir", data, "--offline", "--no-progress"]) == 1
+    assert _cli(["prepare", "--sets", "Set5", "--data-dir", data, "--offline", "--no-progress"]) == 2
     assert "--mirror" in capsys.readouterr().err
     args = ["--sets", "Set5", "Demo", "--data-dir", data, "--no-progress"]
     assert _cli(["prepare", *args, "--mirror", str(mirror_dir), "--offline"]) == 0
@@ -314,7 +312,7 @@ def test_cli_prepare_verify_list(mirror_dir: Path, tmp_path: Path, capsys):
     assert _cli(["list", "--data-dir", data]) == 0
     out = capsys.readouterr().out
     assert "Set5" in out and "ready" in out and "absent" in out and "not a benchmark" in out
-    assert _cli(["prepare", "--sets", "Set6", "--data-dir", data]) == 1
+    assert _cli(["prepare", "--sets", "Set6", "--data-dir", data]) == 2
     assert "valid" in capsys.readouterr().err
 
 

@@ -97,6 +97,7 @@ def test_evaluate_command_with_weights(tmp_path: Path, saved: Path) -> None:
     import pandas as pd
 
     from srlib.commands import evaluate as cmd
+    from srlib.core.errors import UsageError
     from srlib.data import demo
 
     demo.materialize(tmp_path / "data")
@@ -120,5 +121,5 @@ def test_evaluate_command_with_weights(tmp_path: Path, saved: Path) -> None:
     rows = pd.read_csv(out)
     assert set(rows["scale"]) == {2} and set(rows["model"]) == {"vdsr"} and len(rows) == len(demo.images())
     args = parser.parse_args(["--weights", str(saved), "--scales", "3", "--sets", "Demo", "--out", str(out)])
-    with pytest.raises(SystemExit, match=r"no --weights for scale\(s\) \[3\]"):
+    with pytest.raises(UsageError, match=r"no --weights for scale\(s\) \[3\]"):
         cmd.run(args)

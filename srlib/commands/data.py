@@ -106,30 +106,25 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
     if args.data_command == "list":
         return _list(args)
 
-    from srlib.data.prepare import PrepareError, run_prepare, verify
+    from srlib.data.prepare import run_prepare, verify
 
-    try:
-        if args.data_command == "prepare":
-            summary = run_prepare(
-                args.sets,
-                args.data_dir,
-                args.mirror,
-                progress=not args.no_progress,
-                url_base=args.url_base,
-                offline=args.offline,
-                timeout=args.timeout,
-                retries=args.retries,
-            )
-            print(summary)
-            return 0
-        report = verify(args.sets, args.data_dir, progress=not args.no_progress)
-        print(report)
-        return 0 if report.all_ok else 1
-    except (PrepareError, ValueError) as e:
-        print(f"srlib data {args.data_command}: error: {e}", file=sys.stderr)
-        return 1
+    # PrepareError and unknown set names: one line (exit 2) from srlib.cli
+    if args.data_command == "prepare":
+        summary = run_prepare(
+            args.sets,
+            args.data_dir,
+            args.mirror,
+            progress=not args.no_progress,
+            url_base=args.url_base,
+            offline=args.offline,
+            timeout=args.timeout,
+            retries=args.retries,
+        )
+        print(summary)
+        return 0
+    report = verify(args.sets, args.data_dir, progress=not args.no_progress)
+    print(report)
+    return 0 if report.all_ok else 1  # the check ran and found missing or different files

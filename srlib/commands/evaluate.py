@@ -7,9 +7,13 @@ and, for a model of the paper's Table 2, the paper's values and the differences.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
-from srlib.core.paper import SCALES, TEST_SETS
+from srlib.core.errors import UsageError
+from srlib.core.paper import SCALES, TEST_SETS, variant_label
+
+DEFAULT_OUT_DIR = "srlib-eval"  # relative to the working directory
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,12 +37,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
         metavar="FILE.csv",
-        help="per-image CSV to write (default: <results>/evaluate_<model>.csv); means go to FILE_means.csv",
+        help="per-image CSV to write; means go to FILE_means.csv (default: ./srlib-eval/<run id>.csv in the "
+        "working directory, e.g. srlib-eval/mlrn-nl-quick-x2.csv; never the checkout's committed results)",
     )
     parser.add_argument(
         "--data-dir", help="data directory holding <Set>/<file> (default: $SRLIB_DATA or data/)"
     )
-    parser.add_argument("--device", help="torch device, e.g. cpu or cuda (default: where the model is)")
+    parser.add_argument(
+        "--device", default="auto", help="auto (CUDA if available, else CPU), cpu, cuda, cuda:N or mps"
+    )
     parser.add_argument("--name", help="label for the model in the output (default: the model name)")
     parser.add_argument("--self-ensemble", action="store_true", help="x8 geometric self-ensemble")
     parser.add_argument("--save-dir", help="also save every SR image as DIR/<set>/x<scale>/<image>.png")
@@ -64,6 +71,7 @@ def model_spec(args: argparse.Namespace) -> tuple[Any, str]:
 
 def weights_spec(args: argparse.Namespace) -> tuple[Any, str]:
     """--weights: a callable scale -> model loaded with srlib.weights.load_model (card checked per scale)."""
+    from srlib.core.device import resolve_device
     from srlib.weights import load_model, read_card
 
     by_scale: dict[int, str] = {}
@@ -72,35 +80,50 @@ def weights_spec(args: argparse.Namespace) -> tuple[Any, str]:
         card = read_card(path)
         scale = int(card["scale"])
         if scale in by_scale:
-            raise SystemExit(f"srlib evaluate: two weights for x{scale}: {by_scale[scale]}, {path}")
+            raise UsageError(f"two weights for x{scale}: {by_scale[scale]}, {path}")
         by_scale[scale] = path
-        names.add(card["model"])
+        names.add(variant_label(card["model"], card.get("options")))  # mlrn-nl: a Table 1 variant
     if len(names) > 1:
-        raise SystemExit(f"srlib evaluate: --weights mixes models {sorted(names)}; give one model's weights")
+        raise UsageError(f"--weights mixes models {sorted(names)}; give one model's weights")
     if args.scales is None:
         args.scales = sorted(by_scale)
     missing = [s for s in args.scales if s not in by_scale]
     if missing:
-        raise SystemExit(f"srlib evaluate: no --weights for scale(s) {missing}; given: {sorted(by_scale)}")
+        raise UsageError(f"no --weights for scale(s) {missing}; given: {sorted(by_scale)}")
 
     def load(scale: int) -> Any:
-        return load_model(by_scale[scale], scale=scale, device=args.device or "cpu")
+        return load_model(by_scale[scale], scale=scale, device=resolve_device(args.device))
 
     return load, args.name or names.pop()
 
 
-def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def default_out(args: argparse.Namespace, label: str) -> Path:
+    """./srlib-eval/<run id>.csv: the id holds what changes the numbers (model and variant, the weights'
+    training profile, scales, sets when not all four, self-ensemble), so evaluations do not share a file."""
+    parts = [label]
+    if getattr(args, "weights", None):
+        from srlib.weights import read_card
 
-    from srlib.core import paths
+        parts += sorted({str(read_card(w).get("profile") or "trained") for w in args.weights})
+    parts += [f"x{s}" for s in args.scales]
+    if [s.lower() for s in args.sets] != [s.lower() for s in TEST_SETS]:
+        parts += [s.lower() for s in args.sets]
+    if args.self_ensemble:
+        parts.append("x8ensemble")
+    return Path.cwd() / DEFAULT_OUT_DIR / ("-".join(parts) + ".csv")
+
+
+def run(args: argparse.Namespace) -> int:
+    from srlib.core.device import resolve_device
     from srlib.core.metrics import PROTOCOL
     from srlib.core.paper import TABLE2_MODELS
     from srlib.evaluation import evaluate, means_path, set_means
     from srlib.reports.compare import compare_with_paper
     from srlib.reports.markdown import to_markdown
 
+    args.device = str(resolve_device(args.device))  # an unavailable device fails before any work
     model, label = model_spec(args)
-    out = Path(args.out) if args.out else paths.results_dir() / f"evaluate_{label}.csv"
+    out = Path(args.out) if args.out else default_out(args, label)
     rows = evaluate(
         model,
         args.scales,

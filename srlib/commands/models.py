@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from srlib.core.errors import UsageError
 from srlib.core.paper import SCALES
 
 EPILOG = """\
@@ -63,7 +64,7 @@ def _parse_overrides(items: list[str]) -> dict[str, dict[str, object]]:
         key, sep, raw = item.partition("=")
         model, dot, option = key.partition(".")
         if not sep or not dot or not model or not option:
-            raise SystemExit(f"srlib models: --set expects MODEL.OPTION=VALUE, got {item!r}")
+            raise UsageError(f"--set expects MODEL.OPTION=VALUE, got {item!r}")
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             options=_parse_overrides(args.set),
         )
     except ValueError as exc:
-        raise SystemExit(f"srlib models: {exc} (in --set/--profile)") from None
+        raise UsageError(f"{exc} (in --set/--profile)") from exc
     print(f"wrote {csv_path}")
     print(f"wrote {md_path}")
     return 0

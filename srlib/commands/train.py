@@ -73,6 +73,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="data directory with the training/validation sets (default: $SRLIB_DATA or data/)",
     )
+    parser.add_argument(
+        "--device",
+        default=None,
+        help="auto (CUDA if available, else CPU), cpu, cuda, cuda:N or mps; same as --set runtime.device=... "
+        "(not part of the config hash, so a run may resume elsewhere)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--show-config",
@@ -90,28 +96,26 @@ def default_out_dir(args: argparse.Namespace, overrides: dict[str, Any]) -> Path
 
 
 def run(args: argparse.Namespace) -> int:
-    from srlib.train import TrainingDiverged, train
-    from srlib.train.config import ConfigError, config_hash, parse_overrides, resolve_config
+    from srlib.train import train
+    from srlib.train.config import config_hash, parse_overrides, resolve_config
 
-    try:
-        overrides = parse_overrides(args.overrides)
-        if args.show_config:
-            config = resolve_config(args.model, args.scale, args.profile, overrides)
-            print(json.dumps({"config_hash": config_hash(config), "config": config}, indent=2))
-            return 0
-        summary = train(
-            args.model,
-            args.scale,
-            args.profile,
-            overrides,
-            args.out or default_out_dir(args, overrides),
-            args.resume,
-            data_dir=args.data_dir,
-            progress=False if args.no_progress else None,
-        )
-    except (ConfigError, TrainingDiverged, FileNotFoundError, ValueError) as exc:  # data missing: the hint
-        print(f"srlib train: error: {exc}", file=sys.stderr)
-        return 2
+    # ConfigError, TrainingDiverged, DataNotPreparedError, DeviceError: one line from srlib.cli
+    device = [f"runtime.device={args.device}"] if args.device else []
+    overrides = parse_overrides([*args.overrides, *device])
+    if args.show_config:
+        config = resolve_config(args.model, args.scale, args.profile, overrides)
+        print(json.dumps({"config_hash": config_hash(config), "config": config}, indent=2))
+        return 0
+    summary = train(
+        args.model,
+        args.scale,
+        args.profile,
+        overrides,
+        args.out or default_out_dir(args, overrides),
+        args.resume,
+        data_dir=args.data_dir,
+        progress=False if args.no_progress else None,
+    )
     from srlib.train.distributed import env_info
 
     if env_info().is_main:
@@ -126,6 +130,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="srlib train", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    from srlib.cli import main as cli_main
+
+    return cli_main(["train", *(sys.argv[1:] if argv is None else argv)])

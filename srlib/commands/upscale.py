@@ -5,6 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from srlib.core.errors import SrlibError
+from srlib.core.paper import variant_label
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm", ".pnm")
 # output suffix -> (PIL format, can store alpha)
@@ -29,19 +37,35 @@ what happens to each input:
   palette          expanded to RGB (or RGBA if it has transparency)
   anything else    refused with the reason (float images, unreadable or truncated files)
 
-An input is never overwritten: an output path that resolves to an input file is refused, as is an
-existing output file unless --overwrite is given. Files are written atomically (temporary file + rename).
-A folder input gives <OUT>/<name>.png for each image in it (not recursive).
+An input is never overwritten: an output path that resolves to an input file is refused. Files are
+written atomically (temporary file + rename), so an output that exists is complete.
+A single file: an existing output is refused unless --overwrite is given.
+A folder input gives <OUT>/<name>.png for each image in it (not recursive). Outputs that already exist
+are skipped (a rerun resumes; --overwrite redoes them); a file that fails is reported with the reason and
+the run goes on; a summary ends the run, and the exit status is 2 if any file failed.
+
+Large images: --tile auto (the default) runs the whole image at once up to 2 megapixels of output
+(AUTO_MAX_PIXELS in srlib/inference.py) and overlapping LR tiles above that, so memory stays bounded
+(MLRN's non-local attention then sees one tile at a time: docs/models.md). --tile N: N x N LR tiles;
+--tile none: the whole image however large. Out of memory on a GPU: a smaller --tile, or --device cpu.
+Exit status: 0 done, 2 refused or failed (one line "srlib upscale: error: ..."; --debug for a traceback).
 
 examples:
-  srlib upscale photo.jpg photo_x2.png --scale 2 --weights runs/quick/mlrn_x2/mlrn_x2.pt
-  srlib upscale photos/ photos_x4/ --weights runs/paper/mlrn_x4/mlrn_x4.pt
+  srlib upscale photo.jpg photo_x2.png --weights results/quick/runs/mlrn-x2    # a run folder
+  srlib upscale photo.jpg photo_x2.png --weights results/quick/runs/mlrn-x2/mlrn_x2.pt
+  srlib upscale photos/ photos_x4/ --weights results/quick/runs/mlrn-x4 --device cuda
   srlib upscale photo.png photo_x3.png --scale 3 --model bicubic
+  srlib upscale in.png out.png       # without --weights: lists the trained weights found in results/
 """
 
 
-class UpscaleError(ValueError):
+class UpscaleError(SrlibError, ValueError):
     """A request `srlib upscale` refuses; the message says why and what to do."""
+
+
+# What makes one file of a folder run fail without stopping the others: unreadable or unsuitable images
+# (ImageError, UpscaleError are ValueErrors), file system errors, running out of memory on a huge image.
+FILE_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, MemoryError, RuntimeError)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -195,47 +219,127 @@ def upscale_file(model, src: Path, dst: Path, device, tile, self_ensemble: bool)
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    except (UpscaleError, ValueError) as exc:  # WeightsError and ImageError are ValueErrors
-        print(f"srlib upscale: error: {exc}", file=sys.stderr)
-        return 2
+    """Refusals raise (srlib.cli prints them as one line, exit 2); a folder run reports each bad file, goes
+    on, and fails at the end if any did."""
+    from srlib.core.device import resolve_device
+
+    if args.weights is None:
+        if (args.model or "").lower() != "bicubic":
+            raise UpscaleError(no_weights_message(args.scale))
+        if args.scale is None:
+            raise UpscaleError("--model bicubic needs --scale")
+    inp = Path(args.input)
+    pairs = plan_outputs(inp, Path(args.output), args.output.endswith(("/", "\\")))
+    folder = inp.is_dir()
+    if not folder and not args.overwrite and pairs[0][1].exists():
+        raise UpscaleError(f"output file {pairs[0][1]} exists; pass --overwrite to replace it")
+    todo = pairs if args.overwrite else [(src, dst) for src, dst in pairs if not dst.exists()]
+    tile = parse_tile(args.tile)
+    device = resolve_device(args.device)
+    model, scale = _load(args, device, build=bool(todo))  # a rerun with nothing left checks, builds nothing
+    failed: list[Path] = []
+    for i, (src, dst) in enumerate(todo, 1):
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            notes = upscale_file(model, src, dst, device, tile, args.self_ensemble)
+        except FILE_ERRORS as exc:
+            if not folder:
+                raise
+            failed.append(src)
+            reason = _reason(exc)
+            print(
+                f"srlib upscale: failed: {reason if str(src) in reason else f'{src}: {reason}'}",
+                file=sys.stderr,
+            )
+            continue
+        if not args.quiet:
+            print(f"[{i}/{len(todo)}] {src} -> {dst} (x{scale})")
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
+    if folder:
+        _summary(len(pairs), len(todo), failed, args.quiet)
+    return 0
 
 
-def _run(args: argparse.Namespace) -> int:
-    import torch
+def parse_tile(value: str) -> int | str | None:
+    """--tile: "auto", "none" or a positive number of LR pixels."""
+    text = str(value).strip().lower()
+    if text in ("auto", "none"):
+        return None if text == "none" else "auto"
+    if not text.isdigit() or int(text) < 1:
+        raise UpscaleError(f"--tile must be auto, none or a positive number of LR pixels, got {value!r}")
+    return int(text)
 
+
+def _load(args: argparse.Namespace, device: torch.device, build: bool = True) -> tuple[nn.Module | None, int]:
     from srlib.models import build_model
     from srlib.weights import load_model, read_card
 
     if args.weights is None:
-        if (args.model or "").lower() != "bicubic":
-            raise UpscaleError("give --weights W.pt (trained weights), or --model bicubic for plain bicubic")
-        if args.scale is None:
-            raise UpscaleError("--model bicubic needs --scale")
-    pairs = plan_outputs(Path(args.input), Path(args.output), args.output.endswith(("/", "\\")))
-    if not args.overwrite:
-        existing = [str(dst) for _, dst in pairs if dst.exists()]
-        if existing:
-            raise UpscaleError(
-                f"output file(s) exist: {', '.join(existing[:3])}"
-                f"{' ...' if len(existing) > 3 else ''}; pass --overwrite to replace them"
-            )
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if args.weights is not None:
-        scale = args.scale if args.scale is not None else int(read_card(args.weights)["scale"])
-        model = load_model(args.weights, model=args.model, scale=scale, device=device)
-    else:
-        scale = args.scale
-        model = build_model("bicubic", scale).to(device)
-    tile = None if str(args.tile).lower() == "none" else ("auto" if args.tile == "auto" else int(args.tile))
-    for i, (src, dst) in enumerate(pairs, 1):
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        notes = upscale_file(model, src, dst, device, tile, args.self_ensemble)
-        if not args.quiet:
-            print(f"[{i}/{len(pairs)}] {src} -> {dst} (x{scale})")
-        for note in notes:
-            print(f"note: {note}", file=sys.stderr)
-    return 0
+        return (build_model("bicubic", args.scale).to(device) if build else None), args.scale
+    card = read_card(args.weights)  # a mistyped path fails here, even when there is nothing left to do
+    scale = args.scale if args.scale is not None else int(card["scale"])
+    if not build:
+        return None, scale
+    return load_model(args.weights, model=args.model, scale=scale, device=device), scale
+
+
+def _reason(exc: BaseException) -> str:
+    from srlib.core.errors import one_line
+
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return "out of memory; try a smaller --tile (e.g. --tile 128) or --device cpu"
+    return (one_line(exc).splitlines() or [""])[0]
+
+
+def _summary(planned: int, ran: int, failed: list[Path], quiet: bool) -> None:
+    """The end of a folder run: what was written, skipped and failed; raises if anything failed."""
+    skipped = planned - ran
+    line = f"{ran - len(failed)} written, {skipped} skipped (output exists; --overwrite redoes them), "
+    line += f"{len(failed)} failed"
+    if failed:
+        names = ", ".join(p.name for p in failed[:5]) + (" ..." if len(failed) > 5 else "")
+        raise UpscaleError(f"{len(failed)} of {planned} images failed ({names}); {line}")
+    if not quiet:
+        print(line)
+
+
+def no_weights_message(scale: int | None) -> str:
+    """What to give instead of nothing: the trained weights found in the results folder, and bicubic."""
+    from srlib.core import paths
+    from srlib.weights import find_trained
+
+    root = paths.results_dir()
+    found = [(pt, card) for pt, card in find_trained(root) if scale is None or int(card["scale"]) == scale]
+    lines = [
+        "no --weights: give trained weights (a <name>.pt or its run folder) or --model bicubic --scale S"
+    ]
+    if not found:
+        lines.append(f"no trained weights under {root}/<profile>/runs/ yet (`srlib train`, `make replicate`)")
+        return "\n".join(lines)
+    budget = (
+        " (profile quick: a CPU budget, below the paper)"
+        if any(c.get("profile") == "quick" for _, c in found)
+        else ""
+    )
+    lines.append(f"trained weights under {_shown(root)}{budget}:")
+    width = max(len(_shown(pt.parent)) for pt, _ in found)
+    for pt, card in found:
+        metrics = card.get("final_metrics") or {}
+        psnr = f", {metrics['val_set']} {metrics['psnr']:.2f} dB" if metrics.get("psnr") else ""
+        label = variant_label(card["model"], card.get("options"))
+        about = f"{label} x{card['scale']}, profile {card.get('profile')}{psnr}"
+        lines.append(f"  {_shown(pt.parent):<{width}}  {about}")
+    example = next(
+        (pt for pt, c in found if variant_label(c["model"], c.get("options")) == "mlrn"), found[0][0]
+    )
+    lines.append(f"e.g.: srlib upscale IN OUT --weights {_shown(example.parent)}")
+    return "\n".join(lines)
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the working directory when it lies below it (shorter to copy)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

@@ -85,3 +85,15 @@ TABLE1: tuple[tuple[dict[str, bool], float], ...] = (
     ({"non_local": False, "second_order": False, "multi_scale": True}, 36.54),
     ({"non_local": True, "second_order": True, "multi_scale": True}, 37.23),
 )
+
+# Short names of the ablation switches in run ids and row labels: `mlrn-nl` = only the non-local branch on.
+ABLATION_ABBREV: dict[str, str] = {"non_local": "nl", "second_order": "so", "multi_scale": "ms"}
+
+
+def variant_label(model: str, options: dict[str, object] | None = None) -> str:
+    """`mlrn` for the full model, `mlrn-nl` / `mlrn-so-ms` for a Table 1 variant (the branches left on)."""
+    options = options or {}
+    flags = {k: bool(options.get(k, True)) for k in ABLATION_FLAGS}
+    if all(flags.values()):
+        return model.lower()
+    return "-".join([model.lower(), *(ABLATION_ABBREV[k] for k, on in flags.items() if on)])

@@ -59,6 +59,7 @@ import numpy as np
 import srlib
 from srlib.core import paths
 from srlib.core.atomic import atomic_path
+from srlib.core.errors import SrlibError
 from srlib.core.provenance import sha256_file
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ _CONFIG_KEYS = ("format_version", "scale", "sets", "files", "sha256", "degrade_p
 _HASH_BLOCK = 1 << 24
 
 
-class CacheError(RuntimeError):
+class CacheError(SrlibError, RuntimeError):
     """The cache file is unreadable, corrupt or does not match the sources it should hold."""
 
 

@@ -46,6 +46,7 @@ from typing import BinaryIO
 from srlib import __version__
 from srlib.core import paths
 from srlib.core.atomic import atomic_path
+from srlib.core.errors import SrlibError
 from srlib.core.provenance import sha256_file
 from srlib.data.manifest import ALL_SETS, Entry, entries
 
@@ -68,7 +69,7 @@ MIRROR_HINT = (
 )
 
 
-class PrepareError(RuntimeError):
+class PrepareError(SrlibError, RuntimeError):
     """Some files could not be obtained (or verified); the message lists them and how to fix it."""
 
 

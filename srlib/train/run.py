@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from srlib.core import atomic
+from srlib.core import device as core_device
 from srlib.train import checkpoint as ck
 from srlib.train import distributed as dd
 from srlib.train.config import ConfigError, RunConfig, config_diff, hashed_part, resolve_config
@@ -26,13 +27,11 @@ from srlib.train.trainer import StepHook, Trainer
 
 
 def resolve_device(name: str, info: dd.DistInfo) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ConfigError("runtime.device asks for CUDA but torch.cuda.is_available() is False")
-        return torch.device("cuda", info.local_rank if info.enabled else (torch.device(name).index or 0))
-    return torch.device(name)
+    """core.device.resolve_device, except that under torchrun each process takes its local rank's GPU."""
+    device = core_device.resolve_device(name)
+    if device.type == "cuda" and info.enabled:
+        return core_device.resolve_device(f"cuda:{info.local_rank}")
+    return device
 
 
 @contextlib.contextmanager

@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from srlib.core import atomic
+from srlib.core.errors import SrlibError
 from srlib.evaluation import Validator
 from srlib.train import checkpoint as ck
 from srlib.train import distributed as dd
@@ -48,7 +49,7 @@ from srlib.train.summary import TrainSummary, model_card
 StepHook = Callable[[int, nn.Module], None]
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(SrlibError, RuntimeError):
     """Loss or gradients became NaN/Inf; the message names the iteration and the last good checkpoint."""
 
 
