@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from srlib.core.paper import SCALES
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__
@@ -23,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "paper (the paper's recipe; GPU, days), or a path to a profile JSON (default: quick)",
     )
     parser.add_argument(
-        "--scales", type=int, nargs="+", default=[2, 3, 4], metavar="S",
+        "--scales", type=int, nargs="+", default=list(SCALES), metavar="S",
         help="scales to replicate (default: 2 3 4); Table 1 is planned only when 2 is included",
     )  # fmt: skip
     parser.add_argument(

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from srlib.core.paper import SCALES
+
 EPILOG = """\
 examples:
   srlib train --model mlrn --scale 2 --profile quick       # into results/quick/runs/mlrn-x2 (the Runs layout)
@@ -26,12 +28,18 @@ Under torchrun, batch_size is the GLOBAL batch (split evenly over the processes;
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
+    _add_run_arguments(parser)
+    _add_place_arguments(parser)
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """What is trained: the model, the scale, the profile and overrides of its config."""
     parser.add_argument(
         "--model",
         required=True,
         help="model name: mlrn, srcnn, vdsr, lapsrn, memnet (`srlib models` lists them)",
     )
-    parser.add_argument("--scale", required=True, type=int, choices=(2, 3, 4), help="upscaling factor")
+    parser.add_argument("--scale", required=True, type=int, choices=SCALES, help="upscaling factor")
     parser.add_argument(
         "--profile",
         default="smoke",
@@ -47,6 +55,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override one run-config value, e.g. --set iterations=500 --set optimizer.lr=2e-4 "
         "--set model_options.channels=16 (repeatable)",
     )
+
+
+def _add_place_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where it is trained: output and data folders, resuming, the device, progress and --show-config."""
     parser.add_argument(
         "--out",
         default=None,

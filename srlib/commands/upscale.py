@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from srlib.core.errors import SrlibError
-from srlib.core.paper import variant_label
+from srlib.core.paper import SCALES, variant_label
 
 if TYPE_CHECKING:
     import torch
@@ -80,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scale",
         type=int,
-        choices=(2, 3, 4),
+        choices=SCALES,
         default=None,
         help="upscaling factor (default: the scale in the weights' model card; required for --model bicubic)",
     )

@@ -25,11 +25,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from srlib.core.paper import TEST_SETS
+
 MANIFEST_PATH = Path(__file__).resolve().parent / "manifest.tsv"
 COLUMNS: tuple[str, ...] = ("dataset", "name", "sha256", "size", "url")
 RAW_BASE = "https://raw.githubusercontent.com"
 
-TEST_SETS: tuple[str, ...] = ("Set5", "Set14", "BSD100", "Urban100")
 TRAIN_SETS: tuple[str, ...] = ("T91", "BSD200")
 ALL_SETS: tuple[str, ...] = TEST_SETS + TRAIN_SETS
 # Names that stand for several sets, accepted wherever a list of sets is (CLI --sets, `entries`, `prepare`).

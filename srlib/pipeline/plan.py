@@ -27,7 +27,7 @@ CELL_TIMEOUTS: dict[str, float] = {"smoke": 900, "quick": 3 * 3600, "paper": 14 
 # name them); "<set>/<image name>".
 FIGURE_IMAGES: dict[int, str] = {2: "Set5/butterfly", 3: "Set14/zebra", 4: "BSD100/img_092"}
 # Sets 00_data checks against the paper's Bicubic row, if the profile evaluates them (Table 2 has all).
-BICUBIC_CHECK_SETS: tuple[str, ...] = ("Set5", "Set14", "BSD100", "Urban100")
+BICUBIC_CHECK_SETS: tuple[str, ...] = TEST_SETS
 
 # What 04_table2 writes into the results folder.
 TABLE2_FILES: tuple[str, ...] = ("table2.csv", "table2.md", "table2.tex", "models.csv", "models.md")
