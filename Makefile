@@ -12,7 +12,7 @@ PROFILE ?= quick
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.srlib-installed
 
-.PHONY: setup replicate test lint
+.PHONY: setup replicate test test-fast lint
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,3 +43,9 @@ test: $(STAMP) lint
 	tmp=$$(mktemp -d) && SRLIB_RESULTS=$$tmp/results \
 		SRLIB_MIRROR=$${SRLIB_MIRROR:-$$(test -d ../shared/datasets && cd ../shared/datasets && pwd)} \
 		$(BIN)/python -m pytest $(NBVAL_FLAGS) notebooks; status=$$?; rm -rf $$tmp; exit $$status
+
+# The inner loop: lint + the unit tests without the `slow` ones and without the notebooks (under a minute on
+# an idle 2-core machine; docs/benchmarks.md). `make test` stays the full check CI runs.
+test-fast: $(STAMP) lint
+	SRLIB_MIRROR=$${SRLIB_MIRROR:-$$(test -d ../shared/datasets && cd ../shared/datasets && pwd)} \
+		$(BIN)/python -m pytest -q -m "not slow" tests

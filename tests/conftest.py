@@ -21,6 +21,21 @@ def _mirror() -> Path | None:
     return None
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test that reads the mirror carries the `data` marker, whether or not its author remembered it,
+    so `-m "not data"` really runs without the mirror."""
+    for item in items:
+        if {"mirror_dir", "data_dir"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.data)
+
+
+def require_data(reason: str) -> None:
+    """Skip with `reason` on a user's machine; fail in CI (`$SRLIB_REQUIRE_DATA`): data must be there."""
+    if os.environ.get("SRLIB_REQUIRE_DATA"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def mirror_dir() -> Path:
     path = _mirror()
@@ -29,9 +44,7 @@ def mirror_dir() -> Path:
             "benchmark data mirror not found: set SRLIB_MIRROR to a folder laid out as <Set>/<file> "
             "(e.g. ../shared/datasets)"
         )
-        if os.environ.get("SRLIB_REQUIRE_DATA"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        require_data(reason)
     return path
 
 

@@ -78,6 +78,7 @@ print(json.dumps({"growth_mib": (after - before) / 1024}))
 """
 
 
+@pytest.mark.slow
 def test_global_attention_memory_stays_linear() -> None:
     """96 x 96 with one region: L = 9216 tokens, so an L x L float32 matrix alone is 324 MiB.
 

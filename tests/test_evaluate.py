@@ -29,8 +29,8 @@ from srlib.evaluation import (
 from srlib.inference import super_resolve
 from srlib.models import build_model
 from srlib.models.bicubic import Bicubic
+from srlib.reports.compare import compare_with_paper
 from srlib.reports.markdown import to_markdown
-from srlib.reports.tables import compare_with_paper
 
 # --- Bicubic model ---------------------------------------------------------------------------------------
 
@@ -289,6 +289,7 @@ def test_cli_evaluate(tiny_set, tmp_path: Path, capsys: pytest.CaptureFixture[st
 # --- acceptance: the paper's Bicubic row -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_bicubic_reproduces_table2_on_set5_and_set14(data_dir: Path):
     """Within 0.05 dB PSNR and 0.002 SSIM of every Set5/Set14 Bicubic cell of Table 2 (docs/protocol.md has
     all 12 cells)."""

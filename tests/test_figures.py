@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from srlib.reports import figures
+from srlib.reports import figures, plots
 
 
 def _flat_with_texture(top: int, left: int, size: int = 16) -> np.ndarray:
@@ -41,14 +41,14 @@ def test_training_curves_plot_each_model_per_scale():
         {"kind": "train", "iteration": 10, "loss": 0.2},
         {"kind": "val", "iteration": 10, "val_psnr": 25.0},
     ]
-    fig = figures.training_curves({2: {"VDSR": log, "MLRN": log}, 4: {"VDSR": []}}, "smoke")
+    fig = plots.training_curves({2: {"VDSR": log, "MLRN": log}, 4: {"VDSR": []}}, "smoke")
     loss2, loss4, val2, _ = fig.axes
     assert len(loss2.lines) == 2 and loss2.get_yscale() == "log" and len(loss4.lines) == 0
     assert list(val2.lines[0].get_ydata()) == [25.0]
 
 
 def test_show_pairs_shows_hr_beside_its_lr():
-    fig = figures.show_pairs([("a", _flat_with_texture(40, 60))], scale=4)
+    fig = plots.show_pairs([("a", _flat_with_texture(40, 60))], scale=4)
     assert [ax.get_title() for ax in fig.axes] == ["a: HR 128x96", "LR x4: 32x24"]
 
 

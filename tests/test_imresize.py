@@ -153,6 +153,7 @@ def test_torch_resizes_last_two_dims_of_any_rank():
     torch.testing.assert_close(out[1, 2], imresize(x[1, 2], scale=2))
 
 
+@pytest.mark.slow
 def test_torch_gradient():
     x = torch.rand(1, 2, 6, 5, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda t: imresize(t, scale=2), (x,))

@@ -26,7 +26,6 @@ LAYERS: dict[str, int] = {
     "train": 2,
     "reports": 3,
     "pipeline": 4,
-    "replicate": 4,  # the pipeline module, until it is split into srlib/pipeline/
     "commands": 5,
     "cli": 5,
 }

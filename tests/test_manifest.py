@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import require_data
 
 from srlib.data import manifest
 from srlib.data.manifest import ALL_SETS, TEST_SETS, TRAIN_SETS, Entry, entries
@@ -68,7 +69,7 @@ def test_names_case_insensitive_groups_and_order():
 def test_manifest_matches_mirror_manifest(mirror_dir: Path):
     source = mirror_dir / "MANIFEST.tsv"
     if not source.is_file():
-        pytest.skip(f"{source} not present")
+        require_data(f"{source} not present")
     with open(source, newline="", encoding="utf-8") as fh:
         rows = {
             (r["dataset"], r["file"]): (

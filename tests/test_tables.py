@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from srlib.core.metrics import PROTOCOL
-from srlib.reports import tables
+from srlib.reports import compare, tables
 
 
 def _means(rows: list[tuple[str, int, str, float, float]]) -> pd.DataFrame:
@@ -23,27 +23,27 @@ def test_compare_with_paper_puts_the_paper_beside_ours_with_notes():
         ("lapsrn", 2, "BSD100", 31.0, 0.89),
         ("mlrn", 4, "Set5", 32.0, 0.9),
     ]
-    frame = tables.compare_with_paper(_means(rows))
+    frame = compare.compare_with_paper(_means(rows))
     bic, lap, mlrn = (frame.iloc[i] for i in range(3))
     assert bic.paper_psnr == 27.55 and bic.paper_ssim == 0.7742  # the printed 0.77421, read as 0.7742
     assert bic.diff_psnr == pytest.approx(-0.05) and bic.note.startswith("T2-ssim-digits")
     assert math.isnan(lap.paper_psnr) and math.isnan(lap.diff_ssim) and lap.note.startswith("T2-lapsrn-shift")
     assert mlrn.paper_psnr == 31.95 and mlrn.diff_psnr == pytest.approx(0.05) and mlrn.note == ""
-    assert list(frame.columns) == list(tables.LONG_COLUMNS)
+    assert list(frame.columns) == list(compare.LONG_COLUMNS)
 
 
 def test_compare_with_paper_under_another_label_and_outside_table2():
     means = _means(
         [("mine", 2, "Set5", 37.0, 0.95), ("mine", 2, "Demo", 30.0, 0.9), ("mine", 8, "Set5", 1, 1)]
     )
-    frame = tables.compare_with_paper(means, paper_model="VDSR")
+    frame = compare.compare_with_paper(means, paper_model="VDSR")
     assert list(frame["model"]) == ["mine"] * 3
     assert frame.iloc[0].paper_psnr == 37.53 and frame.iloc[0].diff_psnr == pytest.approx(-0.53)
     assert frame.iloc[1:].paper_psnr.isna().all() and set(frame.iloc[1:].note) == {"not in Table 2"}
     with pytest.raises(ValueError, match=r"\['mine'\] not a Table 2 model.*give paper_model"):
-        tables.compare_with_paper(means)
+        compare.compare_with_paper(means)
     with pytest.raises(ValueError, match="not a Table 2 model"):
-        tables.compare_with_paper(means, paper_model="edsr")
+        compare.compare_with_paper(means, paper_model="edsr")
 
 
 def test_render_table2_marks_inconsistent_cells_and_explains_them():
@@ -52,7 +52,7 @@ def test_render_table2_marks_inconsistent_cells_and_explains_them():
         ("lapsrn", 2, "BSD100", 31.0, 0.89),
         ("vdsr", 4, "BSD100", 27.3, 0.73),
     ]
-    frame = tables.compare_with_paper(_means(rows))
+    frame = compare.compare_with_paper(_means(rows))
     md, tex = tables.render_table2(frame, "Caption with 100% & x_2.")
     assert "| LapSRN | x2 | 37.00 / 37.52 (-0.52) | 31.00 / - (-) [1] |" in md
     assert "| VDSR | x4 | n/a | 27.30 / 27.29 (+0.01) [2] |" in md

@@ -248,6 +248,7 @@ def test_exploding_lr_names_the_iteration(tmp_path: Path, demo_dir: Path) -> Non
         )
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_resume_matches_uninterrupted(tmp_path: Path, demo_dir: Path) -> None:
     sets = ["--set", "iterations=200", "--set", "runtime.ckpt_every=5", "--set", "runtime.threads=1"]
     common = [
@@ -289,6 +290,7 @@ def test_sigkill_mid_run_then_resume_matches_uninterrupted(tmp_path: Path, demo_
     _assert_bitwise(_weights(ref.weights), _weights(resumed.weights))
 
 
+@pytest.mark.slow
 def test_ddp_two_gloo_processes_match_single_process(tmp_path: Path, demo_dir: Path) -> None:
     """Global batch 4 split 2 x 2 over gloo ranks == one process with batch 4, up to float tolerance."""
     pytest.importorskip("torch.distributed")

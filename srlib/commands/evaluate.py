@@ -118,8 +118,8 @@ def run(args: argparse.Namespace) -> int:
     from srlib.core.metrics import PROTOCOL
     from srlib.core.paper import TABLE2_MODELS
     from srlib.evaluation import evaluate, means_path, set_means
+    from srlib.reports.compare import compare_with_paper
     from srlib.reports.markdown import to_markdown
-    from srlib.reports.tables import compare_with_paper
 
     args.device = str(resolve_device(args.device))  # an unavailable device fails before any work
     model, label = model_spec(args)

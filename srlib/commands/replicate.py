@@ -2,8 +2,9 @@
 
 The steps, in order: 00_data (prepare + verify data, Bicubic check), 01_train (one per model, scale and
 Table 1 variant), 02_evaluate (one per trained model and Bicubic), 03_table1_ablation, 04_table2, 05_figures.
-Executed notebooks land in <results>/<profile>/notebooks/; a step whose notebook, parameters, inputs and srlib
-source are unchanged since it last succeeded is skipped, so re-running after an interruption resumes.
+Executed notebooks land in <results>/<profile>/notebooks/; a step whose notebook, parameters, inputs and the
+srlib modules its notebook imports are unchanged since it last succeeded is skipped, so re-running after an
+interruption resumes.
 """
 
 from __future__ import annotations
@@ -61,17 +62,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from srlib import replicate as rp
+    from srlib.pipeline.plan import make_runner, plan
+    from srlib.pipeline.runner import StepFailed, order_steps
 
-    steps = rp.plan(args.profile, args.scales, results_dir=args.results, data_dir=args.data_dir,
-                    mirror=args.mirror)  # fmt: skip
-    selected = rp.order_steps(steps, args.only)
-    root = rp.results_root(args.profile, args.results)
-    runner = rp.Runner(rp.notebooks_dir(), root, kernel=args.kernel)
+    steps = plan(args.profile, args.scales, results_dir=args.results, data_dir=args.data_dir,
+                 mirror=args.mirror)  # fmt: skip
+    selected = order_steps(steps, args.only)
+    runner, _ = make_runner(args.profile, args.results, kernel=args.kernel)
     for k, step in enumerate(selected, 1):
         try:
             state = "up to date" if runner.up_to_date(step, runner.key(step)) else "to run"
-        except rp.StepFailed:
+        except StepFailed:
             state = "to run (inputs not produced yet)"
         rec = runner.record(step)
         last = f", last run {rec['wall_s']:.0f} s ({rec['status']})" if rec else ""
@@ -80,12 +81,15 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srlib import replicate as rp
+    from srlib.pipeline.kernel import KernelError
+    from srlib.pipeline.params import ParameterError
+    from srlib.pipeline.plan import run_pipeline
+    from srlib.pipeline.runner import StepFailed
 
     try:
         if args.list:
             return _list(args)
-        rp.run_pipeline(
+        run_pipeline(
             args.profile,
             args.scales,
             only=args.only,
@@ -97,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
             kernel=args.kernel,
             progress_bar=sys.stderr.isatty(),
         )
-    except (rp.StepFailed, rp.KernelError, rp.ParameterError, ValueError, FileNotFoundError) as exc:
+    except (StepFailed, KernelError, ParameterError, ValueError, FileNotFoundError) as exc:
         print(f"srlib replicate: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

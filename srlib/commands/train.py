@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+from typing import Any
 
 EPILOG = """\
 examples:
+  srlib train --model mlrn --scale 2 --profile quick       # into results/quick/runs/mlrn-x2 (the Runs layout)
   srlib train --model mlrn --scale 2 --profile quick --out runs/mlrn_x2
   srlib train --model mlrn --scale 2 --profile quick --out runs/mlrn_x2 --resume
   srlib train --model vdsr --scale 3 --profile smoke --set iterations=20 --set optimizer.lr=2e-4 --out /tmp/v
@@ -49,12 +52,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="DIR",
         help="output directory for checkpoints, log, weights and model card "
-        "(default: runs/<profile>/<model>_x<scale> in the checkout)",
+        "(default: the run folder <results>/<profile>/runs/<run id>, as srlib replicate lays it out)",
+    )
+    parser.add_argument(
+        "--results",
+        default="",
+        metavar="DIR",
+        help="results folder of this profile, used when --out is not given "
+        "(default: <results>/<profile>, <results> = $SRLIB_RESULTS or the checkout's results/)",
     )
     parser.add_argument(
         "--resume",
         action="store_true",
-        help="continue from the newest checkpoint in --out (refused if the config differs; "
+        help="continue from the newest checkpoint in the output directory (refused if the config differs; "
         "a finished run is not retrained; an empty --out starts afresh)",
     )
     parser.add_argument(
@@ -77,6 +87,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def default_out_dir(args: argparse.Namespace, overrides: dict[str, Any]) -> Path:
+    """The run folder of the Runs layout (`<results>/<profile>/runs/<run id>`); ablation switches in
+    `--set model_options.<flag>=false` name a Table 1 variant's folder."""
+    from srlib.pipeline.runs import Runs, RunSpec
+
+    return Runs(args.profile, args.results).run_dir(RunSpec.from_overrides(args.model, args.scale, overrides))
+
+
 def run(args: argparse.Namespace) -> int:
     from srlib.train import train
     from srlib.train.config import config_hash, parse_overrides, resolve_config
@@ -93,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         args.scale,
         args.profile,
         overrides,
-        args.out,
+        args.out or default_out_dir(args, overrides),
         args.resume,
         data_dir=args.data_dir,
         progress=False if args.no_progress else None,

@@ -1,4 +1,7 @@
-"""Figures for the notebooks: HR/LR pairs, the paper's Fig. 5-style visual comparison, training curves.
+"""The paper's figures: the Fig. 5-style visual comparison of every method on one image per scale.
+
+Only 05_figures imports this module (training curves and HR/LR pairs are in `plots`), so editing it re-runs
+that step alone.
 
 Everything draws on `matplotlib.figure.Figure` (no pyplot state, so it works the same in a notebook, under
 papermill and headless) and `save` writes PNGs atomically. The comparison crop is chosen by a rule rather than
@@ -28,25 +31,6 @@ def save(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Path:
     with atomic.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)
     return path
-
-
-def show_pairs(pairs: Sequence[tuple[str, np.ndarray]], scale: int) -> Figure:
-    """Each HR image beside its LR input (MATLAB-bicubic degradation at `scale`), at the same display size
-    so the lost detail is visible."""
-    from srlib.core.imresize import degrade, modcrop
-
-    fig = Figure(figsize=(7, 3.2 * len(pairs)), constrained_layout=True)
-    axes = fig.subplots(len(pairs), 2, squeeze=False)
-    for (name, image), (ax_hr, ax_lr) in zip(pairs, axes, strict=True):
-        hr = modcrop(image, scale)
-        lr = degrade(hr, scale)
-        ax_hr.imshow(hr)
-        ax_hr.set_title(f"{name}: HR {hr.shape[1]}x{hr.shape[0]}", fontsize=9)
-        ax_lr.imshow(lr, interpolation="nearest")
-        ax_lr.set_title(f"LR x{scale}: {lr.shape[1]}x{lr.shape[0]}", fontsize=9)
-        for ax in (ax_hr, ax_lr):
-            ax.set_axis_off()
-    return fig
 
 
 def pick_crop(hr: np.ndarray, size: int, margin: int = 0, step: int = 4) -> Box:
@@ -114,29 +98,35 @@ def compare_methods(
     return out
 
 
-def training_curves(logs: Mapping[int, Mapping[str, Sequence[Mapping[str, Any]]]], profile: str) -> Figure:
-    """Training loss (top row) and validation PSNR (bottom row) against iterations, one column per scale and
-    one line per model; `logs[scale][label]` is a run's log records (srlib.train's log.jsonl)."""
-    scales = sorted(logs)
-    fig = Figure(figsize=(4.2 * len(scales), 6), constrained_layout=True)
-    axes = fig.subplots(2, len(scales), squeeze=False)
-    for col, scale in enumerate(scales):
-        ax_loss, ax_val = axes[0][col], axes[1][col]
-        for label, records in logs[scale].items():
-            train = [r for r in records if r.get("kind") == "train" and r.get("loss") is not None]
-            val = [r for r in records if r.get("kind") == "val" and r.get("val_psnr") is not None]
-            if train:
-                ax_loss.plot([r["iteration"] for r in train], [r["loss"] for r in train], lw=1, label=label)
-            if val:
-                its = [r["iteration"] for r in val]
-                ax_val.plot(its, [r["val_psnr"] for r in val], "o-", ms=3, lw=1, label=label)
-        ax_loss.set_title(f"x{scale} ({profile} profile)", fontsize=10)
-        ax_loss.set_ylabel("training loss (each model's own)")
-        if ax_loss.lines and all(min(line.get_ydata()) > 0 for line in ax_loss.lines):
-            ax_loss.set_yscale("log")
-        ax_val.set_ylabel("validation PSNR (Y) [dB]")
-        ax_val.set_xlabel("iteration")
-        for ax in (ax_loss, ax_val):
-            if ax.lines:
-                ax.legend(fontsize=7)
-    return fig
+def comparison_figure(
+    image: str,
+    models: Mapping[str, Any],
+    scale: int,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    profile: str = "",
+) -> Figure:
+    """Fig. 5 for one scale: `image` ("<set>/<name>") super-resolved by every model of `models` ({label:
+    model}), the crop picked by `pick_crop`, each crop labelled with the whole image's PSNR/SSIM."""
+    from srlib.core.imresize import modcrop
+    from srlib.data.benchmark import set_files
+    from srlib.data.images import load_image
+    from srlib.evaluation import is_single_channel_file
+
+    set_name, _, name = image.partition("/")
+    files = {p.stem: p for p in set_files(set_name, data_dir or None)}
+    if name not in files:
+        raise ValueError(f"image {name!r} is not in {set_name}; it has {', '.join(sorted(files)[:8])}, ...")
+    hr = modcrop(load_image(files[name]), scale)
+    results = compare_methods(models, hr, scale, grayscale=is_single_channel_file(files[name]))
+    box = pick_crop(hr, max(24, min(hr.shape[:2]) // 4), margin=8 * scale)
+    suffix = f" ({profile} profile)" if profile else ""
+    return visual_comparison(hr, results, box, f"{image} x{scale}{suffix}")
+
+
+def figure_paths(root: str | os.PathLike[str], scales: Sequence[int]) -> list[Path]:
+    """The PNGs 05_figures writes under a results folder: one visual comparison per scale and the curves."""
+    return [
+        *(Path(root) / "figures" / f"fig5_x{s}.png" for s in scales),
+        Path(root) / "figures" / "curves.png",
+    ]

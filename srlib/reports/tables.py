@@ -20,67 +20,19 @@ import pandas as pd
 from srlib.core import atomic
 from srlib.core.paper import (
     DISPLAY_NAMES,
-    SCALES,
     TABLE1,
     TABLE1_SCALE,
-    TABLE2_MODELS,
-    TEST_SETS,
-    Cell,
     table2,
 )
+from srlib.reports.compare import compare_with_paper
 from srlib.reports.markdown import to_markdown
 
-LONG_COLUMNS: tuple[str, ...] = (
-    "model", "scale", "set", "images", "psnr", "paper_psnr", "diff_psnr", "ssim", "paper_ssim", "diff_ssim",
-    "note",
-)  # fmt: skip
 TABLE1_COLUMNS: tuple[str, ...] = (
     "model", "non_local", "second_order", "multi_scale", "set", "scale", "images", "psnr", "paper_psnr",
     "diff_psnr", "ssim", "note",
 )  # fmt: skip
 # Table 1's full model is Table 2's MLRN at Set5 x2, printed with another value (docs/paper-notes.md).
 T1_FULL_NOTE = "T1-vs-T2: Table 2 prints {psnr:.2f} dB for the same model (Set5 x2)"
-
-
-def _nan(value: float | None) -> float:
-    return math.nan if value is None else float(value)
-
-
-def compare_with_paper(means: pd.DataFrame, paper_model: str | None = None) -> pd.DataFrame:
-    """Our set means (columns model, set, scale, images, psnr, ssim) beside the paper's Table 2: one row per
-    mean (columns `LONG_COLUMNS`) with the paper's value, ours - paper and the paper-notes flag.
-
-    Each row is compared with the Table 2 row of its own `model`, or of `paper_model` when given (e.g. a
-    trained model evaluated under another label). Sets or scales outside Table 2, and cells the paper lacks,
-    have NaN paper values (the note says which).
-    """
-    models = [paper_model] if paper_model is not None else list(dict.fromkeys(means["model"].astype(str)))
-    unknown = [m for m in models if m.lower() not in TABLE2_MODELS]
-    if unknown:
-        hint = "" if paper_model is not None else "; give paper_model for a label of one of them"
-        raise ValueError(f"compare_with_paper: {unknown} not a Table 2 model {TABLE2_MODELS}{hint}")
-    records = []
-    for row in means.itertuples(index=False):
-        scale, set_name = int(row.scale), str(row.set)
-        in_table = set_name in TEST_SETS and scale in SCALES
-        model = paper_model if paper_model is not None else str(row.model)
-        cell = table2(model, scale, set_name) if in_table else Cell(None, None, "not in Table 2")
-        records.append(
-            {
-                "model": row.model,
-                "scale": scale,
-                "set": set_name,
-                "images": int(row.images),
-                "psnr": float(row.psnr),
-                "paper_psnr": _nan(cell.psnr),
-                "diff_psnr": float(row.psnr) - _nan(cell.psnr),
-                "ssim": float(row.ssim),
-                "paper_ssim": _nan(cell.ssim),
-                "diff_ssim": float(row.ssim) - _nan(cell.ssim),
-                "note": cell.note,
-            }
-        )
-    return pd.DataFrame.from_records(records, columns=list(LONG_COLUMNS))
 
 
 def table1_frame(means: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:

@@ -3,7 +3,7 @@
 Records are `{"iteration", "kind": "train", "loss", "lr", "samples_per_s", "elapsed_s"}` every
 `runtime.log_every` iterations and `{"iteration", "kind": "val", "val_psnr", "val_ssim", "val_set",
 "elapsed_s"}` at each validation. Figures of them are drawn by the reports layer
-(`srlib.reports.figures.training_curves`), not here.
+(`srlib.reports.plots.training_curves`), not here.
 """
 
 from __future__ import annotations

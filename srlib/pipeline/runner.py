@@ -1,0 +1,382 @@
+"""The step runner: papermill executes notebook steps in dependency order, skipping what is done.
+
+Why content hashes rather than timestamps: a step is skipped only when its notebook, its parameters, the files
+it reads and the srlib modules its notebook imports (`keys.SourceIndex`) are byte-for-byte what they were when
+it last succeeded, and its outputs are still the files it wrote. A run interrupted at step k therefore resumes
+at step k, and a changed input re-runs exactly the steps that read it (downstream keys include upstream
+outputs).
+
+Layout under the runner's root (one profile's results folder): `notebooks/` (executed copies), `steps/` (one
+record per step: key, status, wall time, outputs) and `provenance.json`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from srlib.core import atomic, paths
+from srlib.core.provenance import device_info, git_state, package_versions
+from srlib.pipeline.kernel import KERNEL_NAME, ensure_kernel
+from srlib.pipeline.keys import Hasher, SourceIndex
+from srlib.pipeline.params import NOTEBOOK_PARAMS, check_params
+
+
+class StepFailed(RuntimeError):
+    """A pipeline step failed; the message names the step, notebook, cell and the executed copy's path."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One notebook execution: `inputs` (files or folders) feed its key, `outputs` must exist after it."""
+
+    id: str
+    notebook: str
+    params: dict[str, Any]
+    inputs: tuple[Path, ...] = ()
+    outputs: tuple[Path, ...] = ()
+    after: tuple[str, ...] = ()
+
+
+def _select(by_id: Mapping[str, Step], only: Iterable[str] | None) -> set[str]:
+    """Ids of the steps named in `only` (ids or notebook names) and everything they depend on."""
+    if only is None:
+        return set(by_id)
+    names = list(only)
+    roots = [s.id for s in by_id.values() if s.id in names or s.notebook in names]
+    unknown = [n for n in names if n not in by_id and all(s.notebook != n for s in by_id.values())]
+    if unknown:
+        valid = sorted({s.notebook for s in by_id.values()})
+        raise ValueError(f"unknown step(s) {', '.join(unknown)}; steps: {', '.join(valid)} or step ids")
+    wanted: set[str] = set()
+    stack = roots
+    while stack:
+        sid = stack.pop()
+        if sid not in wanted:
+            wanted.add(sid)
+            stack.extend(by_id[sid].after)
+    return wanted
+
+
+def order_steps(steps: Iterable[Step], only: Iterable[str] | None = None) -> list[Step]:
+    """Steps in dependency order (stable for ties); with `only`, the named steps (ids or notebook names) and
+    everything they depend on."""
+    by_id = {s.id: s for s in steps}
+    for s in by_id.values():
+        missing = [d for d in s.after if d not in by_id]
+        if missing:
+            raise ValueError(f"step {s.id} depends on unknown step(s) {', '.join(missing)}")
+    wanted = _select(by_id, only)
+    ordered: list[Step] = []
+    state: dict[str, int] = {}
+
+    def visit(sid: str) -> None:
+        if state.get(sid) == 2:
+            return
+        if state.get(sid) == 1:
+            raise ValueError(f"dependency cycle through step {sid}")
+        state[sid] = 1
+        for dep in by_id[sid].after:
+            visit(dep)
+        state[sid] = 2
+        ordered.append(by_id[sid])
+
+    for sid in by_id:
+        if sid in wanted:
+            visit(sid)
+    return ordered
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    s = round(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _failed_cell(nb_path: Path) -> tuple[int | None, str]:
+    """(index, source) of the last cell papermill started in an executed copy: the one that failed, timed out
+    or was running when the kernel died (papermill leaves `start_time` None for cells it never reached)."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(nb_path, as_version=4)
+    except (OSError, ValueError):
+        return None, ""
+    started = [
+        i for i, c in enumerate(nb.cells) if c.get("metadata", {}).get("papermill", {}).get("start_time")
+    ]
+    return (started[-1], nb.cells[started[-1]].source) if started else (None, "")
+
+
+def _environment() -> dict[str, Any]:
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": package_versions(),
+        "device": device_info(),
+    }
+
+
+@dataclass
+class Runner:
+    """Executes steps with papermill into `<root>/notebooks/`, records them in `<root>/steps/`.
+
+    `cell_timeout` is papermill's per-cell limit in seconds (None = none). `log` receives progress lines.
+    `package_dir` is the srlib source the keys hash (each notebook's import closure in it).
+    """
+
+    notebooks_dir: Path
+    root: Path
+    kernel: str = KERNEL_NAME
+    cell_timeout: float | None = 3600
+    schemas: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: NOTEBOOK_PARAMS)
+    log: Callable[[str], None] = field(default=lambda line: print(line, flush=True))
+    progress_bar: bool = False
+    provenance_extra: Callable[[], dict[str, Any]] | None = None
+    package_dir: Path = paths.PACKAGE_DIR
+
+    def __post_init__(self) -> None:
+        self.hasher = Hasher()
+        self.sources = SourceIndex(self.package_dir, self.hasher)
+        self._modules: dict[Path, set[str]] = {}
+        self._environment: dict[str, Any] | None = None
+
+    def notebook_path(self, step: Step) -> Path:
+        return self.notebooks_dir / f"{step.notebook}.ipynb"
+
+    def executed_path(self, step: Step) -> Path:
+        return self.root / "notebooks" / f"{step.id}.ipynb"
+
+    def record_path(self, step: Step) -> Path:
+        return self.root / "steps" / f"{step.id}.json"
+
+    def modules(self, step: Step) -> set[str]:
+        """The srlib modules `step`'s notebook imports, transitively."""
+        nb = self.notebook_path(step)
+        if nb not in self._modules:
+            self._modules[nb] = self.sources.notebook_modules(nb)
+        return self._modules[nb]
+
+    def key_payload(self, step: Step) -> dict[str, Any]:
+        """What `key` hashes: the notebook, parameters, input hashes and the srlib files the notebook uses."""
+        missing = [str(p) for p in step.inputs if not p.exists()]
+        if missing:
+            raise StepFailed(f"step {step.id}: input(s) missing: {', '.join(missing)}")
+        return {
+            "notebook": self.hasher.file(self.notebook_path(step)),
+            "params": step.params,
+            "inputs": {str(p): self.hasher.tree(p) for p in step.inputs},
+            "srlib": self.sources.digest(self.modules(step)),
+        }
+
+    def key(self, step: Step) -> str:
+        """The content hash that decides whether `step` must run again."""
+        payload = json.dumps(self.key_payload(step), sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def record(self, step: Step) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.record_path(step).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def _outputs(self, step: Step) -> dict[str, str] | None:
+        """Hashes of the step's outputs, or None if one is missing."""
+        if not all(p.exists() for p in step.outputs):
+            return None
+        return {str(p): self.hasher.tree(p) for p in step.outputs}
+
+    def up_to_date(self, step: Step, key: str) -> bool:
+        rec = self.record(step)
+        return bool(
+            rec
+            and rec.get("status") == "ok"
+            and rec.get("key") == key
+            and self.executed_path(step).exists()
+            and rec.get("outputs") == self._outputs(step)
+        )
+
+    def _estimate(self, pending: list[Step], known: list[tuple[str, float]]) -> float | None:
+        """Seconds left: each pending step's wall time when it last succeeded, else the mean of the `known`
+        (notebook, wall time) pairs of the same notebook, else of all of them; None if nothing is known."""
+        by_nb: dict[str, list[float]] = {}
+        for notebook, wall in known:
+            by_nb.setdefault(notebook, []).append(wall)
+        every = [w for _, w in known]
+        total = 0.0
+        for step in pending:
+            rec = self.record(step)
+            if rec and rec.get("status") == "ok":
+                total += float(rec["wall_s"])
+            elif step.notebook in by_nb:
+                total += sum(by_nb[step.notebook]) / len(by_nb[step.notebook])
+            elif every:
+                total += sum(every) / len(every)
+            else:
+                return None
+        return total
+
+    def _check(self, steps: list[Step]) -> None:
+        """Refuse undeclared parameters and missing notebooks before a kernel starts."""
+        for step in steps:
+            check_params(step.notebook, step.params, complete=False, schema=self.schemas.get(step.notebook))
+            if not self.notebook_path(step).is_file():
+                raise StepFailed(f"step {step.id}: notebook {self.notebook_path(step)} does not exist")
+
+    def run(self, steps: list[Step], force: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+        """Run `steps` (already ordered) and return their records; raises StepFailed at the first failure.
+
+        Step ids in `force` run even when up to date.
+        """
+        force = set(force)
+        self._check(steps)
+        ensure_kernel(self.kernel)
+        start = time.monotonic()
+        # wall times known so far: recorded successes of these steps, then this run's steps as they finish
+        done = [
+            (s.notebook, float(r["wall_s"])) for s in steps if (r := self.record(s)) and r["status"] == "ok"
+        ]
+        records: dict[str, dict[str, Any]] = {}
+        n = len(steps)
+        for k, step in enumerate(steps, 1):
+            key = self.key(step)
+            if step.id not in force and self.up_to_date(step, key):
+                self.log(f"[{k}/{n}] {step.id}: up to date, skipped")
+                records[step.id] = self.record(step) or {}
+                continue
+            left = self._estimate(steps[k - 1 :], done)
+            self.log(
+                f"[{k}/{n}] {step.id}: running {step.notebook}.ipynb "
+                f"(elapsed {fmt_duration(time.monotonic() - start)}, estimated left {fmt_duration(left)})"
+            )
+            records[step.id] = self._run_step(step, key, done)
+            self.log(f"[{k}/{n}] {step.id}: done in {fmt_duration(records[step.id]['wall_s'])}")
+        self.log(f"all {n} steps done in {fmt_duration(time.monotonic() - start)}")
+        return records
+
+    def _run_step(self, step: Step, key: str, done: list[tuple[str, float]]) -> dict[str, Any]:
+        """Execute one step, check its outputs exist and record it."""
+        t0 = time.monotonic()
+        self._execute(step, key)
+        wall = time.monotonic() - t0
+        done.append((step.notebook, wall))
+        outputs = self._outputs(step)
+        if outputs is None:
+            missing = [str(p) for p in step.outputs if not p.exists()]
+            self._write_record(step, key, "failed", wall, error=f"outputs missing: {missing}")
+            raise StepFailed(
+                f"step {step.id} ({step.notebook}.ipynb) produced no {', '.join(missing)}; "
+                f"executed copy: {self.executed_path(step)}"
+            )
+        return self._write_record(step, key, "ok", wall, outputs=outputs)
+
+    def _execute(self, step: Step, key: str) -> None:
+        """Run `step` into a hidden `.running` copy, renamed to the executed copy when it ends. Ctrl-C
+        (KeyboardInterrupt) passes through: the step keeps its previous record and a re-run resumes there."""
+        import papermill
+        from papermill.exceptions import PapermillExecutionError
+
+        final = self.executed_path(step)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        running = final.with_name(f".{final.stem}.running.ipynb")
+        t0 = time.monotonic()
+        try:
+            papermill.execute_notebook(
+                str(self.notebook_path(step)),
+                str(running),
+                parameters=step.params,
+                kernel_name=self.kernel,
+                execution_timeout=self.cell_timeout,
+                progress_bar=self.progress_bar,
+                cwd=str(self.notebooks_dir),
+            )
+        except PapermillExecutionError as exc:
+            where = (exc.cell_index, exc.exec_count, f"{exc.ename}: {exc.evalue}", exc.source)
+            self._fail(step, key, running, time.monotonic() - t0, *where)
+        except Exception as exc:  # kernel death, cell timeout, failed start: find the cell in the copy
+            cell, source = _failed_cell(running)
+            message = str(exc).strip().splitlines()
+            error = f"{type(exc).__name__}: {message[0] if message else ''}"
+            self._fail(step, key, running, time.monotonic() - t0, cell, None, error, source)
+        os.replace(running, final)
+
+    def _fail(
+        self,
+        step: Step,
+        key: str,
+        running: Path,
+        wall: float,
+        cell: int | None,
+        exec_count: int | None,
+        error: str,
+        source: str,
+    ) -> None:
+        final = self.executed_path(step)
+        if running.exists():
+            os.replace(running, final)
+        where = (
+            "before any cell ran"
+            if cell is None
+            else f"in cell {cell}" + (f" (In [{exec_count}])" if exec_count is not None else "")
+        )
+        line = source.strip().splitlines()[0] if source and source.strip() else ""
+        self._write_record(step, key, "failed", wall, error=error, cell=cell)
+        raise StepFailed(
+            f"step {step.id} failed {where} of {step.notebook}.ipynb: {error}"
+            + (f"\n  cell starts: {line}" if line else "")
+            + f"\n  executed copy: {final}"
+        )
+
+    def _write_record(self, step: Step, key: str, status: str, wall: float, **extra: Any) -> dict[str, Any]:
+        rec = {
+            "step": step.id,
+            "notebook": f"{step.notebook}.ipynb",
+            "status": status,
+            "key": key,
+            "params": step.params,
+            "wall_s": round(wall, 3),
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "executed_notebook": str(self.executed_path(step)),
+            "srlib_modules": sorted(self.modules(step)),
+            **extra,
+        }
+        atomic.write_text(self.record_path(step), json.dumps(rec, indent=2, default=str) + "\n")
+        self.write_provenance()
+        return rec
+
+    def write_provenance(self) -> Path:
+        """`<root>/provenance.json`: environment, git state and every step record (rewritten after each step,
+        so an interrupted run still documents what it did)."""
+        steps = {}
+        for f in sorted((self.root / "steps").glob("*.json")):
+            try:
+                rec = json.loads(f.read_text(encoding="utf-8"))
+            except ValueError:
+                continue
+            steps[rec.get("step", f.stem)] = rec
+        if self._environment is None:
+            self._environment = _environment()
+        prov = {
+            "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "git": git_state(),
+            "srlib_source_sha256": self.sources.package_sha256(),
+            **self._environment,
+            "kernel": self.kernel,
+            "cell_timeout_s": self.cell_timeout,
+            "seeds": {sid: r["params"]["seed"] for sid, r in steps.items() if "seed" in r.get("params", {})},
+            "steps": steps,
+            **(self.provenance_extra() if self.provenance_extra else {}),
+        }
+        path = self.root / "provenance.json"
+        atomic.write_text(path, json.dumps(prov, indent=2, default=str) + "\n")
+        return path
