@@ -39,6 +39,7 @@ def _image(path: Path, hw: tuple[int, int] = (12, 16)) -> Path:
     return path
 
 
+@pytest.mark.slow  # fresh processes (torch import each); the in-process tests cover the same paths
 def test_missing_weights_is_one_line_then_debug_shows_the_traceback(tmp_path: Path) -> None:
     _image(tmp_path / "a.png")
     argv = ("upscale", "a.png", "b.png", "--weights", "runs/mlrn_x2.pt")
@@ -49,10 +50,23 @@ def test_missing_weights_is_one_line_then_debug_shows_the_traceback(tmp_path: Pa
     assert (
         r.returncode != 0 and "Traceback (most recent call last)" in r.stderr and "WeightsError" in r.stderr
     )
-    r = _srlib(*argv, "--debug", cwd=tmp_path)  # --debug anywhere on the line
-    assert "Traceback" in r.stderr
-    r = _srlib(*argv, cwd=tmp_path, env={"SRLIB_DEBUG": "1"})
-    assert "Traceback" in r.stderr
+
+
+def test_debug_anywhere_or_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from srlib.weights import WeightsError
+
+    argv = ["upscale", str(_image(tmp_path / "a.png")), str(tmp_path / "b.png"), "--weights", "nope.pt"]
+    monkeypatch.delenv("SRLIB_DEBUG", raising=False)
+    assert main(argv) == 2 and capsys.readouterr().err == "srlib upscale: error: no such file: nope.pt\n"
+    with pytest.raises(WeightsError, match="no such file"):
+        main([*argv, "--debug"])  # after the command's own options
+    monkeypatch.setenv("SRLIB_DEBUG", "1")
+    with pytest.raises(WeightsError):
+        main(argv)
+    monkeypatch.setenv("SRLIB_DEBUG", "0")
+    assert main(argv) == 2
 
 
 def test_data_not_prepared_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -151,6 +165,7 @@ def test_every_command_refuses_an_unavailable_device_in_one_line(
     assert not list(tmp_path.glob("out*"))
 
 
+@pytest.mark.slow  # fresh processes (torch import each); the in-process tests cover the same paths
 def test_cuda_on_this_cpu_build_through_a_real_process(tmp_path: Path) -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
@@ -166,6 +181,7 @@ def test_cuda_on_this_cpu_build_through_a_real_process(tmp_path: Path) -> None:
 # --- evaluate: where its files go ----------------------------------------------------------------------
 
 
+@pytest.mark.slow  # fresh processes (torch import each); the in-process tests cover the same paths
 def test_evaluate_without_out_writes_to_a_scratch_folder_in_the_cwd(tmp_path: Path) -> None:
     """Run as a user does, from some folder: the CSVs land in ./srlib-eval/, the checkout is not touched."""
     committed = sorted(p.relative_to(ROOT) for p in (ROOT / "results").rglob("*") if p.is_file())

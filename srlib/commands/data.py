@@ -17,7 +17,7 @@ Sources, in order: a file already in place and valid is kept (a rerun resumes an
 from the mirror (--mirror or $SRLIB_MIRROR, a folder laid out as MIRROR/<Set>/<file>; a mirror file with a
 wrong hash is reported and not copied); else a download from the URL pinned to a GitHub repository and commit
 (or from URL_BASE/<Set>/<file> with --url-base or $SRLIB_DATA_URL_BASE). Files that cannot be obtained are
-listed in one error message; the exit status is then 1.
+listed in one error message; the exit status is then 2 (docs/cli.md).
 
 examples:
   srlib data prepare --sets Set5 Set14 --mirror ../shared/datasets
