@@ -220,7 +220,7 @@ def evaluate(
     `max_images`: {set: n} scores only the first n files of that set (manifest order, i.e. sorted), the
     declared evaluation subset of a training profile (`srlib.train.eval_plan`); other sets in full.
     """
-    from tqdm.auto import tqdm
+    from srlib.core.progress import tqdm
 
     scales = _check_scales(scales)
     set_names = list(dict.fromkeys([sets] if isinstance(sets, str) else sets))

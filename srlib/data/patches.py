@@ -267,9 +267,8 @@ def ensure_cache(
 
 
 def _build(path: Path, sources: list[tuple[str, Path]], config: dict, progress: bool) -> None:
-    from tqdm.auto import tqdm
-
     from srlib.core.imresize import degrade, modcrop
+    from srlib.core.progress import tqdm
     from srlib.data.images import load_image
 
     scale = config["scale"]

@@ -305,7 +305,7 @@ def run_prepare(
     retries: int = DEFAULT_RETRIES,
 ) -> PrepareSummary:
     """`prepare`, returning a summary of what was kept, copied and downloaded (the CLI prints it)."""
-    from tqdm.auto import tqdm
+    from srlib.core.progress import tqdm
 
     start = time.perf_counter()
     names, want_demo = split_sets(sets)
@@ -469,7 +469,7 @@ def verify(
     progress: bool = True,
 ) -> VerifyReport:
     """Re-hash every file of `sets` in `data_dir` against the manifest (nothing is changed)."""
-    from tqdm.auto import tqdm
+    from srlib.core.progress import tqdm
 
     names, want_demo = split_sets(sets)
     root = Path(data_dir) if data_dir is not None else paths.data_dir()

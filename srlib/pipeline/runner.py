@@ -290,6 +290,8 @@ class Runner:
         final.parent.mkdir(parents=True, exist_ok=True)
         running = final.with_name(f".{final.stem}.running.ipynb")
         t0 = time.monotonic()
+        # text progress bars: an executed notebook's widgets render only when trusted (srlib/core/progress.py)
+        os.environ.setdefault("SRLIB_PROGRESS", "text")
         try:
             papermill.execute_notebook(
                 str(self.notebook_path(step)),

@@ -219,7 +219,7 @@ class Trainer:
 
     def fit(self, resume: bool = False) -> TrainSummary:
         """Build, resume, train to `iterations`, export; every rank returns rank 0's summary."""
-        from tqdm.auto import tqdm
+        from srlib.core.progress import tqdm
 
         self.build()
         self.resume(resume)
