@@ -36,7 +36,7 @@ from srlib.models.common import (
     y_of_rgb_mean,
 )
 from srlib.models.nonlocal_attention import RegionNonLocal
-from srlib.models.second_order import SecondOrderAttention
+from srlib.models.second_order import SecondOrderAttention, check_iterations
 
 SCALES = (2, 3, 4)
 FUSIONS = ("concat", "sequential")
@@ -188,12 +188,12 @@ class MLRN(nn.Module):
             n_units=n_units,
             sf_depth=sf_depth,
             reduction=reduction,
-            so_iterations=so_iterations,
             nl_region=nl_region,
             nl_reduction=nl_reduction,
         )
         if nl_grid is not None:
             _check_positive(nl_grid=nl_grid)
+        check_iterations(so_iterations)
         _check_choice("act", act, ACTIVATIONS)
         _check_choice("fusion", fusion, FUSIONS)
         _check_choice("upsampler", upsampler, UPSAMPLERS)
