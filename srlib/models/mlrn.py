@@ -230,7 +230,9 @@ class MLRN(nn.Module):
             )
         coarse = self.head(self.sub_mean(lr))
         feats = self.tail_sf(self.body(self.sf(coarse))) + coarse
-        out = self.reconstruct(self.upsample(feats))
+        with float32_island(self.upsample(feats)) as (up,):
+            rc = self.reconstruct
+            out = F.conv2d(up, rc.weight.to(up.dtype), rc.bias.to(up.dtype), padding=rc.padding)
         if not self.image_skip:
             return self.add_mean(out)
         with float32_island(out, lr) as (out, lr):
