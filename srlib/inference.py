@@ -7,9 +7,9 @@
   output pixel comes from exactly one tile, no blending). A tile sees `overlap` extra LR pixels of context on
   each side, so for a model whose receptive field (in LR pixels, including the bicubic pre-upsampling of
   SRCNN/VDSR/MemNet) is at most `overlap`, tiled and whole-image outputs agree to float rounding (< 1e-4 on
-  [0, 1]). Baselines publish it as `model.receptive_radius`, which is the default overlap. MLRN's region
-  non-local attention and covariance pooling see the whole input, so its tiled output differs from the
-  whole-image one (docs/models.md measures by how much); benchmark images are below the default
+  [0, 1]). Baselines publish it as `model.receptive_radius`, which is the default overlap. MLRN's covariance
+  pooling sees the whole input and its non-local regions are cut from the tile, so its tiled output differs
+  from the whole-image one (docs/models.md measures by how much); benchmark images are below the default
   `max_pixels`, so evaluation always runs them whole.
 - Optional x8 self-ensemble (the 8 dihedral transforms of the input, inverse-transformed and averaged), a
   `device` (the model is moved there) and an `autocast` dtype (e.g. torch.bfloat16) used on CUDA only: on

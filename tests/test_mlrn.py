@@ -10,8 +10,9 @@ import torch
 from srlib.models import build_model, model_options
 from srlib.models.common import DIV2K_RGB_MEAN, y_of_rgb_mean
 from srlib.models.mlrn import MLRN
+from srlib.models.nonlocal_attention import RegionNonLocal
 
-SMALL = {"channels": 8, "n_blocks": 1, "n_units": 1, "sf_depth": 2, "reduction": 4, "nl_grid": 2}
+SMALL = {"channels": 8, "n_blocks": 1, "n_units": 1, "sf_depth": 2, "reduction": 4, "nl_region": 4}
 
 # Table 1's four variants: (non_local, second_order, multi_scale).
 TABLE1 = {
@@ -25,6 +26,16 @@ TABLE1 = {
 def _model(scale: int = 2, seed: int = 0, **options: object) -> MLRN:
     torch.manual_seed(seed)
     return MLRN(scale, **{**SMALL, **options})
+
+
+def _perturb_wz(model: MLRN, seed: int = 0) -> MLRN:
+    """W_z of every NL block starts at zero; random values stand in for trained ones."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, RegionNonLocal):
+                module.out.weight.copy_(torch.randn(module.out.weight.shape, generator=gen) * 0.3)
+    return model
 
 
 def _variant(flags: tuple[bool, bool, bool]) -> MLRN:
@@ -77,7 +88,7 @@ def test_disabled_branches_are_absent() -> None:
     ],
 )
 def test_gradients_reach_every_parameter(options: dict[str, object]) -> None:
-    model = _model(4 if options.get("upsampler") == "single" else 2, **options)
+    model = _perturb_wz(_model(4 if options.get("upsampler") == "single" else 2, **options))
     x = torch.rand(2, 3, 9, 8, requires_grad=True)
     model(x).square().mean().backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
@@ -170,3 +181,27 @@ def test_registry_builds_mlrn_with_keyword_options() -> None:
     assert isinstance(model, MLRN) and model.scale == 3
     with pytest.raises(ValueError, match="unknown option"):
         build_model("mlrn", 2, depth=3)
+
+
+@pytest.mark.parametrize("profile", ["smoke", "quick", "paper"])
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_every_profile_trains_on_regions_of_at_least_8x8(profile: str, scale: int) -> None:
+    """The NL regions of a training patch are >= 8 x 8 LR pixels (a 1-pixel region has nothing to attend
+    over), and a test image gets regions of the same rule."""
+    from srlib.models.nonlocal_attention import region_sizes
+    from srlib.train.config import resolve_config
+
+    config = resolve_config("mlrn", scale, profile)
+    region = config["model_options"].get("nl_region", model_options("mlrn")["nl_region"])
+    assert "nl_grid" not in config["model_options"]
+    assert min(region_sizes(config["hr_patch"] // scale, region)) >= 8
+
+
+def test_legacy_grid_option_and_bad_region() -> None:
+    """`nl_grid` rebuilds checkpoints made before `nl_region` (same parameters, fixed number of regions)."""
+    legacy = _model(nl_grid=2)
+    assert all(m.grid == 2 for m in legacy.modules() if isinstance(m, RegionNonLocal))
+    assert sum(p.numel() for p in legacy.parameters()) == sum(p.numel() for p in _model().parameters())
+    for bad in ({"nl_region": 0}, {"nl_grid": 0}):
+        with pytest.raises(ValueError, match="nl_"):
+            _model(**bad)

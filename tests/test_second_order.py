@@ -7,7 +7,12 @@ import itertools
 import pytest
 import torch
 
-from srlib.models.second_order import SecondOrderAttention, covariance_pool, sqrtm_newton_schulz
+from srlib.models.second_order import (
+    MAX_ITERATIONS,
+    SecondOrderAttention,
+    covariance_pool,
+    sqrtm_newton_schulz,
+)
 
 
 def _random_spd(batch: int, n: int, low: float, high: float, seed: int) -> torch.Tensor:
@@ -106,3 +111,38 @@ def test_attention_scales_channels_only() -> None:
     assert weights.shape == (1, 8, 1, 1)
     assert ((weights > 0) & (weights < 1)).all()
     torch.testing.assert_close(so(x), x * weights)
+
+
+def _rank_one_covariance(channels: int = 64) -> torch.Tensor:
+    """The covariance of a 4 x 4 map with one non-zero pixel: rank 1 (float32), as small maps give."""
+    x = torch.zeros(1, channels, 4, 4)
+    x[:, :, 0, 0] = torch.randn(channels, generator=torch.Generator().manual_seed(1))
+    return covariance_pool(x)
+
+
+def test_iteration_bound_is_safe_on_a_rank_deficient_covariance() -> None:
+    """Within MAX_ITERATIONS the float32 root of a rank-1 covariance is finite and accurate; far beyond it the
+    same iteration overflows, which is why `so_iterations` is bounded."""
+    a = _rank_one_covariance()
+    reference = _sqrtm_eigh(a.double())
+    for k in range(1, MAX_ITERATIONS + 1):
+        root = sqrtm_newton_schulz(a, k)
+        assert torch.isfinite(root).all(), k
+        error = torch.linalg.matrix_norm(root.double() - reference) / torch.linalg.matrix_norm(reference)
+        assert error < 1e-2, (k, error)
+    x = torch.zeros(1, 64, 4, 4)
+    x[:, :, 0, 0] = torch.randn(64, generator=torch.Generator().manual_seed(1))
+    x.requires_grad_(True)
+    sqrtm_newton_schulz(covariance_pool(x), MAX_ITERATIONS).mean(dim=2).sum().backward()
+    assert torch.isfinite(x.grad).all()
+    assert not torch.isfinite(sqrtm_newton_schulz(a, 30)).all()
+
+
+@pytest.mark.parametrize("iterations", [0, MAX_ITERATIONS + 1, 30, 2.0, True])
+def test_so_iterations_out_of_bounds_raise(iterations: object) -> None:
+    from srlib.models.mlrn import MLRN
+
+    with pytest.raises(ValueError, match=f"from 1 to {MAX_ITERATIONS}"):
+        SecondOrderAttention(8, reduction=2, iterations=iterations)
+    with pytest.raises(ValueError, match="so_iterations"):
+        MLRN(2, channels=8, reduction=4, so_iterations=iterations)

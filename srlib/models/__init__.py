@@ -98,7 +98,9 @@ def published_loss(model: nn.Module) -> str:
 class BicubicResize(nn.Module):
     """MATLAB bicubic resize of the last two dims by a fixed factor (`core.imresize.imresize`), as a module:
     the pre-upsampling of SRCNN/VDSR/MemNet and LapSRN's x3 resize. A fixed, non-learned step that
-    `srlib.models.complexity` leaves out of the multiply-add counts."""
+    `srlib.models.complexity` leaves out of the multiply-add counts. Runs in float32 under any autocast
+    (`common.float32_island`): it is a matmul, which CUDA autocast would otherwise run in half precision,
+    and its output is the image that pre-upsampling models add their residual to."""
 
     def __init__(self, scale: float) -> None:
         super().__init__()
@@ -106,8 +108,10 @@ class BicubicResize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         from srlib.core.imresize import imresize
+        from srlib.models.common import float32_island
 
-        return imresize(x, scale=self.scale)
+        with float32_island(x) as (x32,):
+            return imresize(x32, scale=self.scale)
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}"

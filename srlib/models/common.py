@@ -1,6 +1,10 @@
-"""Layers shared by the models: RGB mean shift, pixel-shuffle upsampler, activation by name."""
+"""Layers shared by the models: RGB mean shift, pixel-shuffle upsampler, activation by name, and the
+float32 islands that keep precision-critical steps out of mixed precision."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -17,8 +21,27 @@ def y_of_rgb_mean(rgb: tuple[float, float, float] = DIV2K_RGB_MEAN) -> float:
     return 16.0 / 255.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0
 
 
+@contextlib.contextmanager
+def float32_island(*tensors: torch.Tensor) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Autocast disabled on the tensors' device, and the tensors cast to at least float32 (float64 stays,
+    no copy if they already are).
+
+    For the steps whose rounding reaches the output directly or is amplified: the in-model bicubic resize
+    (a matmul, which CUDA autocast would run in half precision), the mean shift and the image-level
+    residual adds (bf16 values in [0.5, 1) are 2^-8 apart, so rounding errs by up to +-0.5 grey level),
+    the non-local logits and the second-order covariance / Newton-Schulz iteration.
+
+        with float32_island(x, skip) as (x, skip):
+            out = x + skip
+    """
+    device_type = tensors[0].device.type if tensors else "cpu"
+    with torch.autocast(device_type=device_type, enabled=False):
+        yield tuple(t if t.dtype == torch.float64 else t.float() for t in tensors)
+
+
 class MeanShift(nn.Module):
-    """Adds `sign * mean` per channel; a fixed buffer, so it is saved with the weights but never trained."""
+    """Adds `sign * mean` per channel, in float32 (a float32 island); a fixed buffer, so it is saved with
+    the weights but never trained."""
 
     def __init__(self, mean: tuple[float, ...], sign: int) -> None:
         super().__init__()
@@ -27,7 +50,8 @@ class MeanShift(nn.Module):
         self.register_buffer("shift", sign * torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.shift.to(x.dtype)
+        with float32_island(x) as (x32,):
+            return x32 + self.shift
 
 
 def activation(name: str, channels: int) -> nn.Module:

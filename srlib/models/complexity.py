@@ -19,9 +19,11 @@ product on short axes, which the counter would otherwise report at the matrix's 
 recursions (MemNet) are counted once in the parameters and at every use in the MACs.
 
 The counts are exact for the given input size, including MLRN's region attention, whose cost grows with the
-square of the region size (so not linearly with the image), which is why nothing is extrapolated from a
-small input. `lr_size` gives the input for an output size a scale does not divide (ceil: x3 of a
-1280-pixel-wide output uses 427 LR columns, 1281 output columns).
+square of the region size: regions are about `nl_region` pixels wide whatever the input (up to twice that
+where an axis does not divide, or the whole axis when shorter; the legacy `nl_grid` makes them grow with the
+input), so the cost is only roughly linear in the image size and nothing is extrapolated from a small
+input. `lr_size` gives the input for an output size a scale does not divide (ceil: x3 of a 1280-pixel-wide
+output uses 427 LR columns, 1281 output columns).
 """
 
 from __future__ import annotations

@@ -9,6 +9,11 @@
     LS_AM     = x + 3x3( AM_M(...AM_1(x)) )                          (long skip connection)
     AM unit   = x + 1x1( concat[NL(x), SO(x)] )   (fusion="concat"), or SO(NL(x)) (fusion="sequential")
 
+The NL branch attends within regions of about `nl_region` x `nl_region` LR pixels, the same size on a
+training patch and on a test image (`nl_grid`, legacy: a fixed number of regions per side instead).
+Mixed precision: the mean shift, the image skip, the NL block and the SO statistics run in float32 under
+any autocast (`common.float32_island`), so the output is float32.
+
 Every size the paper leaves open is a keyword option; docs/paper-notes.md ("Model (MLRN)") gives the paper's
 wording and the reason for each default. Ablation switches (Table 1): `non_local=False` / `second_order=False`
 replace that attention branch by the identity; `multi_scale=False` replaces each MSFF by a single 3x3 path,
@@ -21,9 +26,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srlib.models.common import ACTIVATIONS, DIV2K_RGB_MEAN, MeanShift, Upsampler, activation, y_of_rgb_mean
+from srlib.models.common import (
+    ACTIVATIONS,
+    DIV2K_RGB_MEAN,
+    MeanShift,
+    Upsampler,
+    activation,
+    float32_island,
+    y_of_rgb_mean,
+)
 from srlib.models.nonlocal_attention import RegionNonLocal
-from srlib.models.second_order import SecondOrderAttention
+from srlib.models.second_order import SecondOrderAttention, check_iterations
 
 SCALES = (2, 3, 4)
 FUSIONS = ("concat", "sequential")
@@ -78,14 +91,17 @@ class AMUnit(nn.Module):
         non_local: bool,
         second_order: bool,
         fusion: str,
-        nl_grid: int,
+        nl_region: int,
+        nl_grid: int | None,
         nl_reduction: int,
         reduction: int,
         so_iterations: int,
     ) -> None:
         super().__init__()
         self.fusion = fusion
-        self.nl = RegionNonLocal(channels, nl_grid, nl_reduction) if non_local else nn.Identity()
+        self.nl = (
+            RegionNonLocal(channels, nl_region, nl_reduction, grid=nl_grid) if non_local else nn.Identity()
+        )
         self.so = SecondOrderAttention(channels, reduction, so_iterations) if second_order else nn.Identity()
         self.fuse = nn.Conv2d(2 * channels, channels, 1) if fusion == "concat" else None
 
@@ -150,7 +166,8 @@ class MLRN(nn.Module):
         sf_depth: int = 3,
         reduction: int = 16,
         so_iterations: int = 5,
-        nl_grid: int = 8,
+        nl_region: int = 16,
+        nl_grid: int | None = None,
         nl_reduction: int = 2,
         act: str = "relu",
         fusion: str = "concat",
@@ -171,10 +188,12 @@ class MLRN(nn.Module):
             n_units=n_units,
             sf_depth=sf_depth,
             reduction=reduction,
-            so_iterations=so_iterations,
-            nl_grid=nl_grid,
+            nl_region=nl_region,
             nl_reduction=nl_reduction,
         )
+        if nl_grid is not None:
+            _check_positive(nl_grid=nl_grid)
+        check_iterations(so_iterations)
         _check_choice("act", act, ACTIVATIONS)
         _check_choice("fusion", fusion, FUSIONS)
         _check_choice("upsampler", upsampler, UPSAMPLERS)
@@ -191,6 +210,7 @@ class MLRN(nn.Module):
             "non_local": non_local,
             "second_order": second_order,
             "fusion": fusion,
+            "nl_region": nl_region,
             "nl_grid": nl_grid,
             "nl_reduction": nl_reduction,
             "reduction": reduction,
@@ -210,7 +230,10 @@ class MLRN(nn.Module):
             )
         coarse = self.head(self.sub_mean(lr))
         feats = self.tail_sf(self.body(self.sf(coarse))) + coarse
-        out = self.reconstruct(self.upsample(feats))
-        if self.image_skip:
+        with float32_island(self.upsample(feats)) as (up,):
+            rc = self.reconstruct
+            out = F.conv2d(up, rc.weight.to(up.dtype), rc.bias.to(up.dtype), padding=rc.padding)
+        if not self.image_skip:
+            return self.add_mean(out)
+        with float32_island(out, lr) as (out, lr):
             return out + F.interpolate(lr, scale_factor=self.scale, mode="bicubic", align_corners=False)
-        return self.add_mean(out)

@@ -3,11 +3,15 @@ MLRN's four Table 1 variants for a 1280x720 output, as `models.csv` (long) and `
 
 The counting is `srlib.models.complexity`'s; this module chooses what to count (the paper's models and
 variants, a training profile's sizes) and writes the files. Notebooks call `write_models_table`.
+`python -m srlib.reports.models_table --docs` rewrites the table in docs/models.md (between DOCS_BEGIN and
+DOCS_END); tests/test_models_docs.py fails when the committed one is stale.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,9 +32,13 @@ NOTE = (
     "attention; element-wise work and the bicubic resize not counted), counted with "
     "torch.utils.flop_counter on fake tensors (srlib.models.complexity). "
     "Input -> output sizes (W x H): {sizes}. "
-    "Default options are the published (paper-size) configurations (Y-channel baselines: in_channels=1); "
-    "options that differ are listed in models.csv."
+    "Default options: the baselines' published sizes (Y-channel: in_channels=1); MLRN's paper-size "
+    "configuration is this project's choice, as the paper gives no sizes (docs/paper-notes.md). "
+    "Options that differ are listed in models.csv."
 )
+DOCS_PATH = Path(__file__).resolve().parents[2] / "docs" / "models.md"
+DOCS_BEGIN = "<!-- models-table: begin (python -m srlib.reports.models_table --docs; do not edit) -->"
+DOCS_END = "<!-- models-table: end -->"
 
 
 def variants(include_mlrn: bool = True) -> list[tuple[str, str, dict[str, Any]]]:
@@ -138,3 +146,48 @@ def write_models_table(
     title = f"# Model complexity ({out_hw[1]}x{out_hw[0]} output)\n\n" + caption
     write_text(md_path, title + wide_markdown(table))
     return csv_path, md_path
+
+
+def docs_table() -> str:
+    """The table docs/models.md shows: every model at its defaults, x2/x3/x4, 1280x720 output."""
+    return wide_markdown(complexity_table())
+
+
+def replace_docs_block(text: str, table: str) -> str:
+    """`text` with the lines between DOCS_BEGIN and DOCS_END replaced by `table` (ValueError without them)."""
+    start, end = text.find(DOCS_BEGIN), text.find(DOCS_END)
+    if start < 0 or end < start:
+        raise ValueError(f"docs/models.md has no {DOCS_BEGIN!r} ... {DOCS_END!r} block")
+    return text[: start + len(DOCS_BEGIN)] + "\n\n" + table.strip() + "\n\n" + text[end:]
+
+
+def update_docs(path: str | os.PathLike[str] = DOCS_PATH) -> bool:
+    """Rewrite the generated table in `path`; True if it changed."""
+    target = Path(path)
+    old = target.read_text(encoding="utf-8")
+    new = replace_docs_block(old, docs_table())
+    if new != old:
+        write_text(target, new)
+    return new != old
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Model complexity tables.")
+    parser.add_argument("--docs", action="store_true", help="rewrite the table in docs/models.md")
+    parser.add_argument("--check", action="store_true", help="exit 1 if docs/models.md's table is stale")
+    args = parser.parse_args(argv)
+    if args.check:
+        text = DOCS_PATH.read_text(encoding="utf-8")
+        stale = replace_docs_block(text, docs_table()) != text
+        fix = "stale, run python -m srlib.reports.models_table --docs"
+        print(f"{DOCS_PATH}: {fix if stale else 'current'}")
+        return int(stale)
+    if args.docs:
+        print(f"{DOCS_PATH}: {'updated' if update_docs() else 'already current'}")
+        return 0
+    print(docs_table())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
