@@ -214,27 +214,28 @@ def timing_plan(modes: list[str]) -> list[tuple[plan.Training, str]]:
     return [(t, m) for m in modes for t in x2] + [(t, m) for t in rest for m in projected]
 
 
-def run_timings(ctx: Context, modes: list[str]) -> list[dict[str, Any]]:
+def run_timings(ctx: Context, modes: list[str], rows: list[dict[str, Any]], save: Any) -> None:
     """Every (training, mode) of `timing_plan` the budget allows, each given an equal share of the time left;
-    x2 of every model in float32 (the first rows) always runs, so a check always has the reference."""
+    x2 of every model in float32 (the first rows) always runs, so a check always has the reference. Rows are
+    appended to `rows` and `save()` called after each."""
     todo = timing_plan(modes)
-    mandatory = sum(1 for t, m in todo if m == modes[0] and t.scale == 2 and not t.flags)
-    rows = []
+    runnable = [not unsupported(m, ctx.device) for _, m in todo]
     for i, (t, mode) in enumerate(todo):
         left = ctx.deadline - time.perf_counter()
         setup = statistics.median(ctx.setup_s) if ctx.setup_s else 2.0
-        if unsupported(mode, ctx.device):  # costs nothing: reported as such whatever the budget
+        if not runnable[i]:  # costs nothing: reported as such whatever the budget
             rows.append(time_training(ctx, t, mode, 0.0))
             continue
-        if left < setup and i >= mandatory:
+        mandatory = mode == "none" and t.scale == 2 and not t.flags
+        if left < setup and not mandatory:
             rows.append({"model": t.model, "scale": t.scale, "variant": t.variant, "mode": mode,
                          "status": "skipped", "error": "time budget spent"})  # fmt: skip
             continue
-        allot = max(0.0, left / (len(todo) - i) - setup)
+        allot = max(0.0, left / sum(runnable[i:]) - setup)
         row = time_training(ctx, t, mode, allot)
         rows.append(row)
         print(_progress_line(row), flush=True)
-    return rows
+        save()
 
 
 def _progress_line(r: dict[str, Any]) -> str:
@@ -373,79 +374,84 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None, help="torch threads for the trainings (CPU)")
     p.add_argument("--max-steps", type=int, default=30, help="timed iterations per configuration at most")
     args = p.parse_args(argv)
-    if "none" not in args.modes:
-        args.modes.insert(0, "none")  # the float32 reference
+    args.modes = ["none"] + [
+        m for m in dict.fromkeys(args.modes) if m != "none"
+    ]  # float32 first: the reference
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: torch.cuda.is_available() is False")
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    from benchmarks.gpu_check_report import write_report
+def _measure(args: argparse.Namespace, record: dict[str, Any], device: torch.device, save: Any) -> None:
+    """The phases after the tests: data, timings, output check (`save()` after each: a killed run keeps
+    what it measured)."""
     from srlib.data import demo
     from srlib.data.patches import build_cache
 
+    t0 = time.perf_counter()
+    left = args.budget_s - record["phases_s"].get("tests", 0.0)
+    with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp:
+        data_dir, runs = Path(tmp) / "data", Path(tmp) / "runs"
+        runs.mkdir()
+        demo.materialize(data_dir)  # the x3 / x4 caches are built by the first training that needs them
+        build_cache(["Demo"], 2, data_dir=data_dir, progress=False)
+        record["phases_s"]["data"] = round(time.perf_counter() - t0, 1)
+        left -= record["phases_s"]["data"]
+        deadline = time.perf_counter() + 0.85 * left - 3.0  # 15 %: the output check
+        ctx = Context(device, args.smoke, data_dir, runs, deadline, args.threads, max_steps=args.max_steps)
+        record["timings"] = []
+        t1 = time.perf_counter()
+        run_timings(ctx, args.modes, record["timings"], save)
+        record["phases_s"]["timings"] = round(time.perf_counter() - t1, 1)
+        save()
+        t2 = time.perf_counter()
+        left = args.budget_s - (t2 - record["t_start"]) - 3.0
+        mixed = [m for m in args.modes if MODES[m][0] != "none"]
+        steps = check_steps(ctx, record["timings"], left, 1 + len(mixed))
+        record["output_check"] = output_check(ctx, args.modes, steps)
+        record["phases_s"]["output_check"] = round(time.perf_counter() - t2, 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from benchmarks.gpu_check_report import write_report
+
     args = parse_args(argv)
     t_start = time.perf_counter()
-    budget = float(args.budget_s)
     device = torch.device("cuda", 0) if args.device == "cuda" else torch.device("cpu")
     args.out.mkdir(parents=True, exist_ok=True)
     record: dict[str, Any] = {
         "format": FORMAT,
         "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "argv": sys.argv[1:] if argv is None else argv,
-        "budget_s": budget,
+        "budget_s": args.budget_s,
         "smoke": args.smoke,
         "modes": args.modes,
         "environment": environment(device),
         "phases_s": {},
     }
-    print(
-        f"gpu_check on {record['environment']['device_name']} ({device}), budget {budget:.0f} s", flush=True
-    )
-    phases = record["phases_s"]
-    mark = time.perf_counter()
 
-    def phase(name: str) -> None:
-        nonlocal mark
-        now = time.perf_counter()
-        phases[name], mark = round(now - mark, 1), now
+    def save() -> None:
+        record["wall_s"] = round(time.perf_counter() - t_start, 1)
+        write_report({k: v for k, v in record.items() if k != "t_start"}, args.out)
 
+    print(f"gpu_check on {record['environment']['device_name']} ({device}), budget {args.budget_s:.0f} s")
     if device.type == "cuda" and not args.no_tests:
-        record["tests"] = run_cuda_tests(min(0.3 * budget, 180.0), args.out / "tests.log")
+        record["tests"] = run_cuda_tests(min(0.3 * args.budget_s, 180.0), args.out / "tests.log")
         counts = {k: record["tests"].get(k) for k in ("passed", "failed", "skipped")}
         print(f"  cuda tests: {json.dumps(counts)}", flush=True)
     else:
         record["tests"] = {"ran": False, "reason": "--no-tests" if args.no_tests else f"device {device.type}"}
-    phase("tests")
-    with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp:
-        data_dir, runs = Path(tmp) / "data", Path(tmp) / "runs"
-        runs.mkdir()
-        demo.materialize(data_dir)  # the x3 / x4 caches are built by the first training that needs them
-        build_cache(["Demo"], 2, data_dir=data_dir, progress=False)
-        phase("data")
-        left = budget - (time.perf_counter() - t_start)
-        check_share = 0.15 * left
-        ctx = Context(
-            device,
-            args.smoke,
-            data_dir,
-            runs,
-            time.perf_counter() + left - check_share - 3.0,
-            threads=args.threads,
-            max_steps=args.max_steps,
-        )
-        record["timings"] = run_timings(ctx, args.modes)
-        phase("timings")
-        left = budget - (time.perf_counter() - t_start) - 3.0
-        mixed = [m for m in args.modes if MODES[m][0] != "none"]
-        steps = check_steps(ctx, record["timings"], left, 1 + len(mixed))
-        record["output_check"] = output_check(ctx, args.modes, steps)
-        phase("output_check")
-    record["wall_s"] = round(time.perf_counter() - t_start, 1)
-    write_report(record, args.out)
+    record["phases_s"]["tests"] = round(time.perf_counter() - t_start, 1)
+    record["t_start"] = t_start
+    save()
+    try:
+        _measure(args, record, device, save)
+    except Exception as exc:  # the report is written whatever happened
+        record["fatal"] = f"{type(exc).__name__}: {exc}"[:500]
+        print(f"FAILED: {record['fatal']}", flush=True)
+    save()
     print(f"wrote {args.out / 'report.md'} and {args.out / 'record.json'} ({record['wall_s']} s)", flush=True)
-    return 0
+    return 1 if "fatal" in record else 0
 
 
 if __name__ == "__main__":

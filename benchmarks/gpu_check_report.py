@@ -109,6 +109,7 @@ def render_report(record: dict[str, Any]) -> str:
         f"`benchmarks/gpu_check.py {' '.join(record['argv'])}`, {record['created']}, "
         f"{record['wall_s']} s of a {record['budget_s']:.0f} s budget.",
         "",
+        *([f"**The check failed:** {record['fatal']}", ""] if record.get("fatal") else []),
         "## Environment",
         "",
         *_environment(env),
@@ -119,11 +120,11 @@ def render_report(record: dict[str, Any]) -> str:
         "",
         "## Training speed",
         "",
-        *_timings(record["timings"], smoke),
+        *_timings(record.get("timings", []), smoke),
         "",
         "## float32 vs mixed precision",
         "",
-        *_output_check(record["output_check"]),
+        *_output_check(record.get("output_check", {"error": "not run (yet)"})),
         "",
         "## Projected wall time of the paper profile on this device",
         "",
@@ -133,7 +134,10 @@ def render_report(record: dict[str, Any]) -> str:
             "(Smoke sizes: these timings are of the tiny smoke models, so this projects nothing real; "
             "it shows the computation.)\n"
         )
-    lines.append(plan.render(record))
+    if record.get("timings"):
+        lines.append(plan.render(record))
+    else:
+        lines.append("No timings (yet).")
     return "\n".join(lines)
 
 

@@ -87,3 +87,19 @@ def test_docs_training_plan_is_current() -> None:
     from benchmarks import training_plan as plan
 
     assert plan.main(["--check"]) == 0, "run: PYTHONPATH=. python benchmarks/training_plan.py --write"
+
+
+def test_gpu_check_writes_its_report_when_a_phase_fails(tmp_path: Path, monkeypatch) -> None:
+    """A lent GPU is there for minutes: whatever breaks, the report and record of what ran are written."""
+    from benchmarks import gpu_check
+    from srlib.data import demo
+
+    def broken(*args, **kwargs):
+        raise OSError("no scikit-image data here")
+
+    monkeypatch.setattr(demo, "materialize", broken)
+    out = tmp_path / "check"
+    assert gpu_check.main(["--device", "cpu", "--smoke", "--budget-s", "5", "--out", str(out)]) == 1
+    record = json.loads((out / "record.json").read_text(encoding="utf-8"))
+    assert record["fatal"] == "OSError: no scikit-image data here" and "environment" in record
+    assert "**The check failed:** OSError" in (out / "report.md").read_text(encoding="utf-8")
