@@ -134,13 +134,21 @@ def test_every_model_trains(tmp_path: Path, demo_dir: Path, model: str, scale: i
     assert s.final_metrics["final_loss"] > 0
 
 
-def test_amp_is_cuda_only(tmp_path: Path, demo_dir: Path) -> None:
-    """On CPU an amp setting is ignored with a warning (float32 training); the card records amp=None."""
-    over = {**BASE, "iterations": 2, "amp": "bf16", "runtime.device": "cpu", "validation.set": None}
-    with pytest.warns(UserWarning, match="only used on CUDA"):
-        s = train(MODEL, 2, "smoke", over, tmp_path / "run", data_dir=demo_dir)
+def test_bf16_runs_on_cpu_and_the_card_records_the_modes(tmp_path: Path, demo_dir: Path) -> None:
+    """bf16 autocast runs on the CPU too (fp16 is CUDA only: tests/test_precision.py); the card says so."""
+    over = {
+        **BASE,
+        "iterations": 2,
+        "amp": "bf16",
+        "runtime.channels_last": True,
+        "runtime.device": "cpu",
+        "validation.set": None,
+    }
+    s = train(MODEL, 2, "smoke", over, tmp_path / "run", data_dir=demo_dir)
     card = json.loads(Path(s.card).read_text())
-    assert card["training"]["amp"] is None and card["training"]["device"] == "cpu"
+    training = card["training"]
+    assert training["amp"] == "bf16" and training["channels_last"] is True and training["compile"] is False
+    assert training["device"] == "cpu"
 
 
 def test_existing_run_needs_resume(tmp_path: Path, demo_dir: Path) -> None:

@@ -193,3 +193,62 @@ def test_scale_and_ablation_flags_come_from_the_paper_facts() -> None:
     }
     with pytest.raises(ConfigError, match="unknown ablation flag"):
         ablation_overrides({"attention": True})
+
+
+def _flat(tree: dict, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+@pytest.mark.parametrize("scale", (2, 3, 4))
+def test_paper_amp_is_paper_plus_bf16_and_channels_last(scale: int) -> None:
+    """The paper-amp profile changes exactly the precision keys, for every model and Table 1 variant."""
+    variants = [{}] + [ablation_overrides(flags) for flags, _ in TABLE1]
+    for model in LEARNED:
+        for over in variants if model == "mlrn" else [{}]:
+            paper = _flat(resolve_config(model, scale, "paper", over))
+            amp = _flat(resolve_config(model, scale, "paper-amp", over))
+            assert paper.keys() == amp.keys()
+            diff = {k: (paper[k], amp[k]) for k in paper if paper[k] != amp[k]}
+            assert diff == {
+                "profile": ("paper", "paper-amp"),
+                "amp": ("none", "bf16"),
+                "runtime.channels_last": (False, True),
+            }, model
+    prof = load_profile("paper-amp")
+    assert prof["extends"] == "paper" and prof["evaluation"] == load_profile("paper")["evaluation"]
+    assert len(reductions("paper-amp")) == 1 and "bf16" in reductions("paper-amp")[0]
+
+
+def test_amp_none_and_null_hash_alike() -> None:
+    """Runs written when float32 was spelled `null` keep their hash (and can be resumed)."""
+    config = resolve_config("mlrn", 2, "quick")
+    assert config["amp"] == "none" and RunConfig.from_dict(config).amp == "none"
+    old = {**config, "amp": None}
+    assert config_hash(old) == config_hash(config) and RunConfig.from_dict(old).amp == "none"
+    assert config_hash({**config, "amp": "bf16"}) != config_hash(config)
+    # channels_last and compile are runtime: not hashed
+    layout = resolve_config("mlrn", 2, "quick", {"runtime.channels_last": True, "runtime.compile": True})
+    assert config_hash(layout) == config_hash(config)
+
+
+def test_profile_extends_a_file_and_refuses_cycles(tmp_path) -> None:
+    child = tmp_path / "mine.json"
+    child.write_text(
+        json.dumps({"name": "mine", "extends": "smoke", "description": "d", "defaults": {"iterations": 3}}),
+        encoding="utf-8",
+    )
+    c = resolve_config("vdsr", 2, child)
+    assert c["iterations"] == 3 and c["hr_patch"] == 24 and c["profile"] == "mine"
+    grandchild = tmp_path / "g.json"
+    grandchild.write_text(json.dumps({"name": "g", "extends": "mine.json", "description": "g"}), "utf-8")
+    assert resolve_config("vdsr", 2, grandchild)["iterations"] == 3
+    loop = tmp_path / "loop.json"
+    loop.write_text(json.dumps({"name": "loop", "extends": "loop.json"}), encoding="utf-8")
+    with pytest.raises(ConfigError, match="extends itself"):
+        load_profile(loop)

@@ -44,7 +44,8 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--profile",
         default="smoke",
         help="smoke (seconds, tests), quick (CPU, minutes), paper (the paper's recipe, GPU, "
-        "days), or a path to a profile JSON file (default: smoke)",
+        "days), paper-amp (paper with bf16 autocast and channels_last), or a path to a profile JSON "
+        "file (default: smoke)",
     )
     parser.add_argument(
         "--set",

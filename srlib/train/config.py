@@ -8,7 +8,8 @@ one model at one scale uses: `resolve_config(model, scale, profile, overrides)` 
 and puts `profile["models"][model]["options"]` under `model_options`. Overrides use dotted keys into the run
 config (`optimizer.lr=2e-4`, `model_options.channels=16`, `iterations=500`) and JSON values (`true`, `[1, 2]`,
 `"text"`; a value that is not valid JSON is taken as a plain string). Unknown keys are refused with the list
-of valid ones, so a typo never silently trains the wrong thing.
+of valid ones, so a typo never silently trains the wrong thing. A profile may `"extends"` another one and
+state only what it changes (`paper-amp.json` = `paper` + bf16 autocast + channels_last).
 
 The config hash (`config_hash`) covers everything that changes the trained weights; the `runtime` section
 (device, loader workers, progress bar, logging / checkpoint / validation cadence) is excluded, so a run can be
@@ -29,7 +30,7 @@ from typing import Any
 
 from srlib.core.paper import ABLATION_FLAGS, SCALES
 
-PROFILE_NAMES = ("smoke", "quick", "paper")
+PROFILE_NAMES = ("smoke", "quick", "paper", "paper-amp")
 
 # Keys of the run config; anything else in an override is a typo. Values are checked in `validate_config`.
 RUN_KEYS = (
@@ -59,7 +60,10 @@ UNHASHED = ("runtime",)
 LOSSES = ("l1", "mse", "charbonnier")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("step", "multistep", "constant")
-AMP_MODES = (None, "bf16", "fp16")
+AMP_MODES = ("none", "bf16", "fp16")  # null is read as "none" (profiles and runs written before "none")
+# Runtime keys a profile may omit (execution details that leave the computed function unchanged up to float
+# rounding, so they are not hashed: a run may be resumed with another layout or without compilation).
+RUNTIME_DEFAULTS: dict[str, Any] = {"channels_last": False, "compile": False}
 
 
 class ConfigError(ValueError):
@@ -82,13 +86,33 @@ def profile_path(name_or_path: str | Path) -> Path:
     return Path(str(resources.files("srlib.train") / "profiles" / f"{text}.json"))
 
 
-def load_profile(name_or_path: str | Path) -> dict[str, Any]:
-    """Load a profile (built-in name or JSON path) and check its structure."""
-    path = profile_path(name_or_path)
+def _read_profile(path: Path) -> dict[str, Any]:
     try:
         profile = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"profile {path} is not valid JSON: {exc}") from exc
+    if not isinstance(profile, dict):
+        raise ConfigError(f"profile {path} is not a JSON object")
+    return profile
+
+
+def load_profile(name_or_path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Load a profile (built-in name or JSON path) and check its structure.
+
+    A profile with `"extends": "<profile>"` is that profile deep-merged with its own sections (so
+    `paper-amp` states only what it changes); `name`, `description` and `reductions` are its own."""
+    path = profile_path(name_or_path)
+    if path.resolve() in _seen:
+        raise ConfigError(f"profile {path} extends itself (through {', '.join(map(str, _seen))})")
+    profile = _read_profile(path)
+    if "extends" in profile:
+        parent = str(profile["extends"])
+        if parent.endswith(".json") and not Path(parent).is_absolute():
+            parent = str(path.parent / parent)  # a file path is relative to the extending profile
+        base = load_profile(parent, (*_seen, path.resolve()))
+        own = {k: v for k, v in profile.items() if k != "extends"}
+        profile = deep_merge(base, own)
+        profile["extends"] = base["name"]
     for key in ("name", "description", "defaults", "models", "reductions", "evaluation"):
         if key not in profile:
             raise ConfigError(f"profile {path} has no {key!r} section")
@@ -184,6 +208,8 @@ def resolve_config(
     config["model"] = model
     config["scale"] = int(scale)
     config["model_options"] = copy.deepcopy(entry.get("options", {}))
+    if isinstance(config.get("runtime"), dict):
+        config["runtime"] = {**RUNTIME_DEFAULTS, **config["runtime"]}
     if isinstance(overrides, list):
         overrides = parse_overrides(overrides)
     for key in ("profile", "model", "scale"):
@@ -223,8 +249,8 @@ def validate_config(config: dict[str, Any]) -> None:
     loss = config["loss"]
     if loss.get("name") not in LOSSES:
         raise ConfigError(f"loss.name must be one of {LOSSES}, got {loss.get('name')!r}")
-    if config["amp"] not in AMP_MODES:
-        raise ConfigError(f"amp must be null, 'bf16' or 'fp16', got {config['amp']!r}")
+    if amp_mode(config["amp"]) not in AMP_MODES:
+        raise ConfigError(f"amp must be 'none', 'bf16' or 'fp16', got {config['amp']!r}")
     if config["export"] not in ("last", "best"):
         raise ConfigError(f"export must be 'last' or 'best', got {config['export']!r}")
     if config["grad_clip"] is not None and not (
@@ -235,14 +261,27 @@ def validate_config(config: dict[str, Any]) -> None:
     for key in ("ckpt_every", "keep_last", "log_every"):
         if not isinstance(rt.get(key), int) or rt[key] <= 0:
             raise ConfigError(f"runtime.{key} must be a positive integer, got {rt.get(key)!r}")
+    for key in RUNTIME_DEFAULTS:
+        if not isinstance(rt.get(key, False), bool):
+            raise ConfigError(f"runtime.{key} must be true or false, got {rt.get(key)!r}")
     if not isinstance(rt.get("val_every"), int) or rt["val_every"] < 0:
         raise ConfigError(
             f"runtime.val_every must be an integer >= 0 (0 = only at the end), got {rt.get('val_every')!r}"
         )
 
 
+def amp_mode(value: str | None) -> str | None:
+    """The canonical precision mode: null and "none" are the same (float32)."""
+    return "none" if value is None else value
+
+
 def hashed_part(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if k not in UNHASHED}
+    """The weight-relevant part; `amp: "none"` is hashed as null, the spelling of runs written before
+    "none" existed, so their hashes (and resumes) stay valid."""
+    out = {k: v for k, v in config.items() if k not in UNHASHED}
+    if "amp" in out and amp_mode(out["amp"]) == "none":
+        out["amp"] = None
+    return out
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -278,6 +317,8 @@ class Runtime:
     num_workers: int = 0
     threads: int | None = None
     progress: bool = True
+    channels_last: bool = False  # NHWC memory layout for the model and its inputs (faster convs on GPUs)
+    compile: bool = False  # torch.compile the training forward
 
 
 @dataclass(frozen=True)
@@ -311,7 +352,7 @@ class RunConfig:
     schedule: dict[str, Any]
     loss: dict[str, Any]
     grad_clip: float | None
-    amp: str | None
+    amp: str  # "none" | "bf16" | "fp16"
     data: DataSpec
     validation: ValidationSpec
     export: str
@@ -331,6 +372,7 @@ class RunConfig:
             values[key] = value
         data = values["data"]
         values["data"] = DataSpec(tuple(data.train_sets), data.augment, data.sampling)
+        values["amp"] = amp_mode(values["amp"])
         return cls(**values, resolved=copy.deepcopy(config))
 
     @property

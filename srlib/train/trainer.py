@@ -20,12 +20,10 @@ count). The order of the build phases is part of that contract: it fixes what th
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import random
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,6 +37,7 @@ from srlib.core.errors import SrlibError
 from srlib.evaluation import Validator
 from srlib.train import checkpoint as ck
 from srlib.train import distributed as dd
+from srlib.train import precision
 from srlib.train.config import ConfigError, RunConfig
 from srlib.train.losses import TrainingForward, pixel_loss, total_loss
 from srlib.train.optim import grad_norm, make_optimizer, make_scheduler
@@ -113,7 +112,9 @@ class Trainer:
     # ------------------------------------------------------------------------------------------ build
 
     def build(self) -> None:
-        """Model, data and optimizer, in this order (the seeded RNG stream depends on it)."""
+        """Model, data and optimizer, in this order (the seeded RNG stream depends on it); a precision mode
+        the device cannot run is refused first."""
+        self.amp_dtype = precision.amp_dtype(self.cfg.amp, self.device)
         self._build_model()
         self._build_data()
         self._build_optimizer()
@@ -128,6 +129,8 @@ class Trainer:
         if self.info.enabled and self.device.type == "cuda":  # BN (MemNet) statistics over the global batch
             net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
         self.net = net.to(self.device)
+        if cfg.runtime.channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
         self.params = [p for p in self.net.parameters() if p.requires_grad]
         if not self.params:
             raise ConfigError(f"model {cfg.model!r} has no trainable parameters (nothing to train)")
@@ -161,13 +164,7 @@ class Trainer:
         cfg = self.cfg
         self.opt = make_optimizer(self.params, cfg.optimizer)
         self.sched = make_scheduler(self.opt, cfg.schedule)
-        amp = cfg.amp if self.device.type == "cuda" else None
-        if cfg.amp and self.device.type != "cuda":
-            warnings.warn(
-                f"amp={cfg.amp!r} is only used on CUDA; training in float32 on {self.device}", stacklevel=2
-            )
-        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp or "")
-        self.scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
+        self.scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" else None
 
     # ------------------------------------------------------------------------------------------ resume
 
@@ -256,6 +253,8 @@ class Trainer:
             fwd = nn.parallel.DistributedDataParallel(
                 fwd, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
+        if self.cfg.runtime.compile:
+            fwd = precision.compile_module(fwd)
         self.fwd = fwd
         self.loss_fn = pixel_loss(self.cfg.loss)
         val = self.cfg.validation
@@ -282,15 +281,12 @@ class Trainer:
         """One optimisation step on this rank's share of a global batch; returns the global mean loss."""
         lr_img = lr_img.to(self.device, non_blocking=True)
         hr_img = hr_img.to(self.device, non_blocking=True)
+        if self.cfg.runtime.channels_last:
+            lr_img = lr_img.contiguous(memory_format=torch.channels_last)
         self.opt.zero_grad(set_to_none=True)
-        ctx = (
-            torch.autocast(self.device.type, dtype=self.amp_dtype)
-            if self.amp_dtype
-            else contextlib.nullcontext()
-        )
-        with ctx:
+        with precision.autocast(self.device, self.amp_dtype):
             outputs = self.fwd(lr_img)
-        loss = total_loss(outputs, hr_img, self.loss_fn, self.cfg.scale)
+        loss = total_loss(outputs, hr_img, self.loss_fn, self.cfg.scale)  # float32, outside autocast
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.opt)
