@@ -42,7 +42,7 @@ def weights_dir() -> Path:
 
 
 def weights_mirror_dir() -> Path | None:
-    """A local mirror of the released weights (`$SRLIB_WEIGHTS_MIRROR`), laid out as `<mirror>/<folder>/<file>`
-    like `../shared/weights`."""
+    """A local mirror of the released weights (`$SRLIB_WEIGHTS_MIRROR`), laid out as
+    `<mirror>/<folder>/<file>` like `../shared/weights`."""
     value = os.environ.get("SRLIB_WEIGHTS_MIRROR")
     return Path(value) if value else None

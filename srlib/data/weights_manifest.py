@@ -104,7 +104,8 @@ def prepare_weights(
 
     weights_dir: default `srlib.core.paths.weights_dir()` ($SRLIB_WEIGHTS, else the checkout's weights/).
     mirror: a folder laid out as `<mirror>/<folder>/<name>`; default $SRLIB_WEIGHTS_MIRROR. Tried first.
-    url_base: download `<url_base>/<folder>/<name>` instead of the pinned URLs; default $SRLIB_WEIGHTS_URL_BASE.
+    url_base: download `<url_base>/<folder>/<name>` instead of the pinned URLs (default
+    $SRLIB_WEIGHTS_URL_BASE).
     Raises `srlib.data.fetch.PrepareError` listing the files that could not be obtained.
     """
     start = time.perf_counter()
@@ -134,7 +135,7 @@ def prepare_weights(
 
 
 def state(entry: Entry, weights_dir: str | os.PathLike[str] | None = None, rehash: bool = False) -> str:
-    """"ok", "missing" or "wrong size/sha256" for one file of the weights folder (size only unless `rehash`)."""
+    """ "ok", "missing" or "wrong size/sha256": one file of the weights folder (size only unless `rehash`)."""
     path = entry.path(Path(weights_dir) if weights_dir is not None else paths.weights_dir())
     if not path.is_file():
         return "missing"
