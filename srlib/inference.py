@@ -155,7 +155,8 @@ def super_resolve_tensor(
     return total / len(transforms), mode
 
 
-def _model_device(model: nn.Module) -> torch.device:
+def model_device(model: nn.Module) -> torch.device:
+    """Where the model's parameters (or buffers) are; CPU for a model without any."""
     tensor = next(itertools.chain(model.parameters(), model.buffers()), None)
     return tensor.device if tensor is not None else torch.device("cpu")
 
@@ -185,7 +186,7 @@ def super_resolve(
         dev = torch.device(device)
         model.to(dev)
     else:
-        dev = _model_device(model)
+        dev = model_device(model)
     options = dict(
         tile=tile, overlap=overlap, self_ensemble=self_ensemble, autocast=autocast, max_pixels=max_pixels
     )
