@@ -97,9 +97,9 @@ def markdown(table: pd.DataFrame) -> str:
 
 
 def provenance_record(
-    models: Sequence[str], sets: Sequence[str], scales: Sequence[int], seconds: float
+    models: Sequence[str], sets: Sequence[str], scales: Sequence[int], seconds: float, state: dict[str, Any]
 ) -> dict:
-    state = provenance.git_state()
+    """What `write` records beside the table; `state` is the git state taken when the measurement began."""
     return {
         "what": "released weights under the standard and the authors protocol",
         "code": "srlib.reports.protocol_effect",
@@ -124,14 +124,14 @@ def write(
 ) -> pd.DataFrame:
     """`measure`, then the files listed in the module docstring in `out_dir` (default results/released)."""
     out = Path(out_dir) if out_dir is not None else paths.results_dir() / "released"
-    start = time.perf_counter()
+    start, state = time.perf_counter(), provenance.git_state()
     rows = measure(models, sets, scales, **options)
     table = effect_table(rows)
     seconds = time.perf_counter() - start
     atomic.write_text(out / "protocol_effect_rows.csv", rows.to_csv(index=False))
     atomic.write_text(out / "protocol_effect.csv", table.to_csv(index=False))
     atomic.write_text(out / "protocol_effect.md", markdown(table))
-    record = provenance_record(models, sets, scales, seconds)
+    record = provenance_record(models, sets, scales, seconds, state)
     atomic.write_text(out / "protocol_effect.json", json.dumps(record, indent=2) + "\n")
     return table
 
