@@ -122,14 +122,19 @@ def iter_images(
 
 
 def score_image(
-    net: nn.Module, item: EvalImage, device: torch.device | None = None, self_ensemble: bool = False
+    net: nn.Module,
+    item: EvalImage,
+    device: torch.device | None = None,
+    self_ensemble: bool = False,
+    tile: int | str | None = "auto",
 ) -> Scored:
     """Run `net` on `item.lr` and score its output against `item.hr` (Y or gray, shave = scale), by the
     item's conventions. `Scored.sr` is the uint8 image scored: RGB, or the Y channel (HxW) under SRCNN's and
-    VDSR's `authors` conventions."""
+    VDSR's `authors` conventions. `tile`: as in `srlib.inference.super_resolve` (default "auto": whole
+    image unless it is very large)."""
     conv = item.conventions
-    sr, mode = _run_standard(net, item, device, self_ensemble) if conv == STANDARD else \
-        _run_float(net, item, device, self_ensemble)  # fmt: skip
+    run = _run_standard if conv == STANDARD else _run_float
+    sr, mode = run(net, item, device, {"self_ensemble": self_ensemble, "tile": tile})
     if sr.shape[:2] != item.hr.shape[:2]:
         raise RuntimeError(
             f"the x{item.scale} model returned {sr.shape} for {item.source} (HR {item.hr.shape})"
@@ -146,17 +151,16 @@ def score_image(
 
 
 def _run_standard(
-    net: nn.Module, item: EvalImage, device: torch.device | None, self_ensemble: bool
+    net: nn.Module, item: EvalImage, device: torch.device | None, options: dict
 ) -> tuple[np.ndarray, str]:
     from srlib.inference import super_resolve
 
-    options = {"self_ensemble": True} if self_ensemble else {}
     result = super_resolve(net, item.lr, device=device, **options)
     return result.image, result.mode
 
 
 def _run_float(
-    net: nn.Module, item: EvalImage, device: torch.device | None, self_ensemble: bool
+    net: nn.Module, item: EvalImage, device: torch.device | None, options: dict
 ) -> tuple[np.ndarray, str]:
     """The network on the float LR channel of the `authors` conventions (tiling and self-ensemble as in
     `srlib.inference`), its output composed into the uint8 image those conventions score."""
@@ -170,7 +174,7 @@ def _run_float(
     net.to(dev)
     y = protocols.network_input(item.lr, item.conventions)
     x = torch.from_numpy(np.ascontiguousarray(y)).float()[None, None].to(dev)
-    out, mode = super_resolve_tensor(net, x, self_ensemble=self_ensemble)
+    out, mode = super_resolve_tensor(net, x, **options)
     sr_y = out[0, 0].double().cpu().numpy()
     return protocols.compose(sr_y, item.lr, item.scale, item.conventions), mode
 
@@ -267,6 +271,7 @@ def evaluate(
     name: str | None = None,
     max_images: dict[str, int] | None = None,
     protocol: str = protocols.DEFAULT_PROTOCOL,
+    tile: int | str | None = "auto",
 ) -> pd.DataFrame:
     """Score `model` on `sets` at `scales`; returns one row per image (columns `ROW_COLUMNS`).
 
@@ -279,7 +284,7 @@ def evaluate(
     declared evaluation subset of a training profile (`srlib.train.eval_plan`); other sets in full.
     `protocol`: "standard" (default) or "authors" (the model's own released conventions, for SRCNN, VDSR
     and LapSRN; `srlib.core.protocol`). With "authors", SR images saved to `save_dir` are what is scored
-    (the Y channel, gray PNG, for SRCNN and VDSR).
+    (the Y channel, gray PNG, for SRCNN and VDSR). `tile`: LR tile size, "auto" or None (`super_resolve`).
     """
     from tqdm.auto import tqdm
 
@@ -300,7 +305,7 @@ def evaluate(
         for set_name in set_names:
             for item in iter_images(files[set_name], scales, conv):
                 bar.set_postfix_str(f"{item.set} x{item.scale} {item.name}")
-                scored = score_image(nets[item.scale], item, dev, self_ensemble)
+                scored = score_image(nets[item.scale], item, dev, self_ensemble, tile)
                 rows.append(
                     {
                         "model": label,

@@ -1,4 +1,5 @@
-"""`srlib upscale`: super-resolve your own images (a file or a folder) with trained weights or bicubic."""
+"""`srlib upscale`: super-resolve your own images (a file or a folder) with trained weights, the authors'
+released weights (`--released srcnn|srcnn-915|vdsr|lapsrn`) or bicubic."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ A folder input gives <OUT>/<name>.png for each image in it (not recursive).
 examples:
   srlib upscale photo.jpg photo_x2.png --scale 2 --weights runs/quick/mlrn_x2/mlrn_x2.pt
   srlib upscale photos/ photos_x4/ --weights runs/paper/mlrn_x4/mlrn_x4.pt
+  srlib upscale photo.jpg photo_x3.png --scale 3 --released vdsr   # after `srlib weights prepare vdsr`
   srlib upscale photo.png photo_x3.png --scale 3 --model bicubic
 """
 
@@ -66,6 +68,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="W.pt",
         help="trained weights (<name>.pt with its model card <name>.json beside it)",
     )
+    parser.add_argument(
+        "--released",
+        default=None,
+        metavar="NAME",
+        help="the authors' released weights: srcnn, srcnn-915, vdsr, lapsrn (needs --scale; fetch them with "
+        "`srlib weights prepare`)",
+    )
+    parser.add_argument("--weights-dir", metavar="DIR", help="released weights folder ($SRLIB_WEIGHTS)")
     parser.add_argument(
         "--model",
         default=None,
@@ -208,9 +218,18 @@ def _run(args: argparse.Namespace) -> int:
     from srlib.models import build_model
     from srlib.weights import load_model, read_card
 
-    if args.weights is None:
+    released = getattr(args, "released", None)
+    if args.weights is not None and released is not None:
+        raise UpscaleError("give --weights or --released, not both")
+    if released is not None:
+        if args.scale is None:
+            raise UpscaleError(f"--released {released} needs --scale (2, 3 or 4)")
+    elif args.weights is None:
         if (args.model or "").lower() != "bicubic":
-            raise UpscaleError("give --weights W.pt (trained weights), or --model bicubic for plain bicubic")
+            raise UpscaleError(
+                "give --weights W.pt (trained weights), --released NAME (the authors' weights), or --model "
+                "bicubic for plain bicubic"
+            )
         if args.scale is None:
             raise UpscaleError("--model bicubic needs --scale")
     pairs = plan_outputs(Path(args.input), Path(args.output), args.output.endswith(("/", "\\")))
@@ -224,7 +243,12 @@ def _run(args: argparse.Namespace) -> int:
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    if args.weights is not None:
+    if released is not None:
+        from srlib.released import load_released
+
+        scale = args.scale
+        model = load_released(released, scale, getattr(args, "weights_dir", None), device=device)
+    elif args.weights is not None:
         scale = args.scale if args.scale is not None else int(read_card(args.weights)["scale"])
         model = load_model(args.weights, model=args.model, scale=scale, device=device)
     else:
