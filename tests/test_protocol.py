@@ -101,3 +101,43 @@ def test_authors_protocol_runs_float_input_through_the_model(tmp_path: Path):
     lap = build_model("lapsrn", 2, depth=1, channels=4).eval()
     scored = score_image(lap, prepare(image, 2, gray=False, conventions=LAPSRN), self_ensemble=True)
     assert scored.sr.shape == (40, 44, 3) and scored.mode == "whole+x8"
+
+
+# ------------------------------------------------------------------------ acceptance: the published numbers
+
+PUBLISHED_MODELS = ("srcnn", "vdsr", "lapsrn")
+PSNR_TOLERANCE = {"Set5": 0.02, "Set14": 0.05}
+
+
+@pytest.fixture(scope="module")
+def set5_set14(mirror_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from srlib.data.prepare import prepare
+
+    return prepare(
+        ["Set5", "Set14"], tmp_path_factory.mktemp("data"), mirror_dir, progress=False, offline=True
+    )
+
+
+def _authors_table(weights_dir: Path, data: Path, sets: list[str], scales: list[int]):
+    """The protocol-effect rows of the three Table 2 releases under `authors` only, joined with the
+    published numbers (`srlib.core.paper.published`)."""
+    from srlib.core.paper import published
+    from srlib.evaluation import set_means
+    from srlib.reports.protocol_effect import measure
+
+    rows = measure(PUBLISHED_MODELS, sets, scales, weights_dir=weights_dir, data_dir=data,
+                   protocols=("authors",), progress=False)  # fmt: skip
+    means = set_means(rows)
+    cells = [published(m, int(s), d) for m, s, d in zip(means.model, means.scale, means.set, strict=True)]
+    means["diff_psnr"] = means.psnr - [c.psnr for c in cells]
+    means["diff_ssim"] = means.ssim - [c.ssim for c in cells]
+    return means
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_set5_x2_released_reproduce_published(weights_dir: Path, set5_set14: Path):
+    """The CI check of issue 10: Set5 x2 under `authors` within 0.02 dB for SRCNN, VDSR and LapSRN."""
+    means = _authors_table(weights_dir, set5_set14, ["Set5"], [2])
+    assert len(means) == 3
+    assert (means.diff_psnr.abs() <= 0.02).all(), means.to_string()
