@@ -276,41 +276,40 @@ def _vdsr(variables: Mapping[str, Any], rel: Release, path: Path) -> dict[str, n
     return out
 
 
-# LapSRN layer geometry the class implements: (size prefix, pad or crop, upsample) per layer kind
-_LAPSRN_GEOMETRY = {
-    "conv": ("pad", (1, 1, 1, 1)),
-    "upconv": ("crop", (0, 1, 0, 1)),  # 3x3 transposed conv, stride 2: drop the last row and column
-    "img_up": ("crop", (1, 1, 1, 1)),  # 4x4 transposed conv, stride 2, padding 1
-}
+def _block_values(block: Any, key: str) -> tuple[int, ...] | None:
+    fields = getattr(getattr(block, "dtype", None), "names", None) or ()
+    return tuple(int(v) for v in np.atleast_1d(block[key].item())) if key in fields else None
+
+
+def _expected_geometry(name: str, kind: str) -> dict[str, tuple[int, ...]]:
+    """What srlib's LapSRN computes for one DagNN layer: conv padding 1; the 3x3 feature upsampling with
+    stride 2 and its last row and column cropped (MatConvNet crop [top bottom left right] = [0 1 0 1],
+    `upsample_kernel=3`); the 4x4 image upsampling with stride 2 and padding 1 (crop [1 1 1 1])."""
+    if kind == "dagnn.Conv":
+        return {"pad": (1, 1, 1, 1), "stride": (1, 1)}
+    crop = (1, 1, 1, 1) if name.endswith("img_up") else (0, 1, 0, 1)
+    return {"crop": crop, "upsample": (2, 2)}
 
 
 def _lapsrn_check_layers(net: Any, path: Path) -> None:
-    """The file's DagNN layers must compute what srlib's LapSRN computes: conv padding, transposed-conv
-    crops and stride, leaky-ReLU slope 0.2."""
-    names = getattr(net.dtype, "names", None) or ()
-    if "layers" not in names:
-        return  # a params-only file: the shapes are still checked
+    """The file's DagNN layers must compute what srlib's LapSRN computes (`_expected_geometry`, leaky-ReLU
+    slope 0.2); a file without layer definitions is checked by its parameter shapes only."""
+    if "layers" not in (getattr(net.dtype, "names", None) or ()):
+        return
     for layer in np.atleast_1d(net["layers"].item()):
-        lname, ltype, block = str(layer["name"]), str(layer["type"]), layer["block"]
-        fields = getattr(getattr(block, "dtype", None), "names", None) or ()
-        kind = "img_up" if lname.endswith("img_up") else "upconv" if lname.endswith("upconv") else "conv"
-        if ltype in ("dagnn.Conv", "dagnn.ConvTranspose"):
-            key, expected = _LAPSRN_GEOMETRY[kind]
-            key = "pad" if ltype == "dagnn.Conv" else key
-            got = tuple(int(v) for v in np.atleast_1d(block[key].item() if key in fields else ()))
-            want = (1, 1, 1, 1) if ltype == "dagnn.Conv" else expected
-            up = (
-                tuple(int(v) for v in np.atleast_1d(block["upsample"].item()))
-                if "upsample" in fields
-                else (2, 2)
-            )
-            if got != want or (ltype == "dagnn.ConvTranspose" and up != (2, 2)):
-                raise ReleasedWeightsError(
-                    f"{path}: layer {lname} has {key} {list(got)} (upsample {list(up)}); srlib's LapSRN "
-                    f"computes {key} {list(want)} with upsample [2, 2]"
-                )
-        elif ltype == "dagnn.ReLU" and "leak" in fields and abs(float(block["leak"].item()) - 0.2) > 1e-9:
-            raise ReleasedWeightsError(f"{path}: layer {lname} has leak {block['leak'].item()}, expected 0.2")
+        name, kind, block = str(layer["name"]), str(layer["type"]), layer["block"]
+        if kind in ("dagnn.Conv", "dagnn.ConvTranspose"):
+            for key, want in _expected_geometry(name, kind).items():
+                got = _block_values(block, key)
+                if got is not None and got != want:
+                    raise ReleasedWeightsError(
+                        f"{path}: layer {name} has {key} {list(got)}; srlib's LapSRN computes {list(want)}"
+                    )
+        elif kind == "dagnn.ReLU":
+            fields = getattr(getattr(block, "dtype", None), "names", None) or ()
+            leak = float(block["leak"].item()) if "leak" in fields else 0.2
+            if abs(leak - 0.2) > 1e-9:
+                raise ReleasedWeightsError(f"{path}: layer {name} has leak {leak}, expected 0.2")
 
 
 def _lapsrn(variables: Mapping[str, Any], rel: Release, path: Path) -> dict[str, np.ndarray]:

@@ -203,3 +203,19 @@ def test_load_state_dict_mismatch_is_named(weights_mirror: Path, tmp_path: Path)
     )
     with pytest.raises(ReleasedWeightsError, match=expected):
         load_released("lapsrn", 4, tmp_path, verify=False)
+
+
+@pytest.mark.data
+def test_lapsrn_layer_geometry_is_checked(weights_mirror: Path):
+    """A DagNN whose feature upsampling crops the first row and column instead of the last is not the
+    network srlib's LapSRN computes: refused, naming the layer."""
+    from srlib.released import _READERS, read_mat
+
+    path = weights_mirror / "lapsrn" / "LapSRN_x2.mat"
+    variables = read_mat(path)
+    for layer in variables["net"]["layers"].item():
+        if str(layer["name"]) == "level1_upconv":
+            layer["block"]["crop"][()] = np.array([1, 0, 1, 0], dtype=np.uint8)
+    with pytest.raises(ReleasedWeightsError, match=r"layer level1_upconv has crop \[1, 0, 1, 0\]; srlib's "
+                       r"LapSRN computes \[0, 1, 0, 1\]"):  # fmt: skip
+        _READERS["lapsrn"](variables, RELEASES["lapsrn"], path)
