@@ -17,10 +17,11 @@ import sys
 
 COMMANDS: dict[str, str] = {
     "data": "Prepare and verify the benchmark and training sets (mirror or pinned download).",
-    "evaluate": "Evaluate a model (bicubic or trained weights) on the test sets; writes per-image CSV.",
+    "weights": "Prepare and verify the authors' released SRCNN, VDSR and LapSRN weights.",
+    "evaluate": "Evaluate a model (bicubic, trained or released weights) on the test sets; per-image CSV.",
     "train": "Train a model at one scale with a profile (smoke, quick, paper).",
-    "upscale": "Super-resolve your own images with trained weights.",
-    "models": "List models and their parameter / multiply-add counts.",
+    "upscale": "Super-resolve your own images with trained or released weights.",
+    "models": "List models, the released weights, and their parameter / multiply-add counts.",
     "replicate": "Run the notebook pipeline (papermill) that regenerates Table 1, Table 2 and figures.",
 }
 EXIT_ERROR = 2

@@ -5,6 +5,11 @@ SR = the model's output through `srlib.inference.super_resolve`; PSNR and SSIM o
 or on the gray level for a single-channel file (`is_single_channel_file`). An image is named by its file stem
 and its set by the file's folder (the set's canonical name). `evaluate` gives one row per (set, scale, image)
 and `set_means` averages them per set; `Validator` is the same protocol on one small set, prepared once.
+
+That is the `standard` protocol. `evaluate(..., protocol="authors")` applies instead the conventions of the
+model's own released test code (SRCNN, VDSR, LapSRN; defined in `srlib.core.protocol`): the LR is made in
+floating point from the Y channel or the RGB image, and the network's float output on that channel is
+rounded and scored as that code does. Tiling and the self-ensemble work alike under both.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ import torch
 from torch import nn
 
 from srlib.core import metrics
+from srlib.core import protocol as protocols
 from srlib.core.atomic import atomic_path, write_text
 from srlib.core.device import resolve_device
+from srlib.core.protocol import STANDARD, Conventions
 
 ModelSpec = str | Callable[[int], nn.Module]
 ROW_COLUMNS: tuple[str, ...] = ("model", "set", "scale", "image", "psnr", "ssim", "mode")
@@ -34,7 +41,8 @@ MEAN_COLUMNS: tuple[str, ...] = ("model", "set", "scale", "images", "psnr", "ssi
 
 @dataclass(frozen=True)
 class EvalImage:
-    """One test image prepared by the protocol at one scale (`hr` modcropped, `lr` degraded from it);
+    """One test image prepared by the protocol at one scale (`hr` modcropped uint8 RGB, `lr` degraded from
+    it: uint8 RGB under `standard`, float under the `authors` conventions, see `core.protocol.degrade`);
     `source` (its file) names it in error messages."""
 
     set: str
@@ -44,6 +52,7 @@ class EvalImage:
     lr: np.ndarray
     gray: bool
     source: str
+    conventions: Conventions = STANDARD
 
 
 @dataclass(frozen=True)
@@ -67,13 +76,21 @@ def is_single_channel_file(path: str | os.PathLike[str]) -> bool:
 
 
 def prepare(
-    image: np.ndarray, scale: int, *, gray: bool, set_name: str = "", name: str = "", source: str = "image"
+    image: np.ndarray,
+    scale: int,
+    *,
+    gray: bool,
+    set_name: str = "",
+    name: str = "",
+    source: str = "image",
+    conventions: Conventions = STANDARD,
 ) -> EvalImage:
     """HR and LR of `image` at `scale` by the protocol (modcrop, then MATLAB-bicubic degradation)."""
-    from srlib.core.imresize import degrade, modcrop
+    from srlib.core.imresize import modcrop
 
     hr = modcrop(image, scale)
-    return EvalImage(set_name, name, scale, hr, degrade(hr, scale), gray, source)
+    lr = protocols.degrade(hr, scale, conventions, gray)
+    return EvalImage(set_name, name, scale, hr, lr, gray, source, conventions)
 
 
 def set_paths(set_name: str, data_dir: str | os.PathLike[str] | None, max_images: int | None) -> list[Path]:
@@ -84,7 +101,9 @@ def set_paths(set_name: str, data_dir: str | os.PathLike[str] | None, max_images
     return files[: int(max_images)] if max_images else files
 
 
-def iter_images(paths: Iterable[Path], scales: Sequence[int]) -> Iterator[EvalImage]:
+def iter_images(
+    paths: Iterable[Path], scales: Sequence[int], conventions: Conventions = STANDARD
+) -> Iterator[EvalImage]:
     """Each file decoded once and prepared at every scale; named by its stem, its set by its folder."""
     from srlib.data.images import load_image
 
@@ -93,29 +112,72 @@ def iter_images(paths: Iterable[Path], scales: Sequence[int]) -> Iterator[EvalIm
         image, gray = load_image(path), is_single_channel_file(path)
         for scale in scales:
             yield prepare(
-                image, scale, gray=gray, set_name=path.parent.name, name=path.stem, source=str(path)
+                image,
+                scale,
+                gray=gray,
+                set_name=path.parent.name,
+                name=path.stem,
+                source=str(path),
+                conventions=conventions,
             )
 
 
 def score_image(
-    net: nn.Module, item: EvalImage, device: torch.device | None = None, self_ensemble: bool = False
+    net: nn.Module,
+    item: EvalImage,
+    device: torch.device | None = None,
+    self_ensemble: bool = False,
+    tile: int | str | None = "auto",
 ) -> Scored:
-    """Run `net` on `item.lr` and score its output against `item.hr` (Y or gray, shave = scale)."""
-    from srlib.inference import super_resolve
-
-    options = {"self_ensemble": True} if self_ensemble else {}
-    result = super_resolve(net, item.lr, device=device, **options)
-    sr = result.image
-    if sr.shape != item.hr.shape:
+    """Run `net` on `item.lr` and score its output against `item.hr` (Y or gray, shave = scale), by the
+    item's conventions. `Scored.sr` is the uint8 image scored: RGB, or the Y channel (HxW) under SRCNN's and
+    VDSR's `authors` conventions. `tile`: as in `srlib.inference.super_resolve` (default "auto": whole
+    image unless it is very large)."""
+    conv = item.conventions
+    run = _run_standard if conv == STANDARD else _run_float
+    sr, mode = run(net, item, device, {"self_ensemble": self_ensemble, "tile": tile})
+    if sr.shape[:2] != item.hr.shape[:2]:
         raise RuntimeError(
             f"the x{item.scale} model returned {sr.shape} for {item.source} (HR {item.hr.shape})"
         )
     try:
-        psnr = metrics.psnr(sr, item.hr, shave=item.scale, grayscale=item.gray)
-        ssim = metrics.ssim(sr, item.hr, shave=item.scale, grayscale=item.gray)
+        if conv == STANDARD:
+            psnr = metrics.psnr(sr, item.hr, shave=item.scale, grayscale=item.gray)
+            ssim = metrics.ssim(sr, item.hr, shave=item.scale, grayscale=item.gray)
+        else:
+            psnr, ssim = protocols.scores(sr, item.hr, item.scale, conv, item.gray)
     except ValueError as exc:
         raise ValueError(f"{item.source} at x{item.scale}: {exc}") from exc
-    return Scored(sr, psnr, ssim, result.mode)
+    return Scored(sr, psnr, ssim, mode)
+
+
+def _run_standard(
+    net: nn.Module, item: EvalImage, device: torch.device | None, options: dict
+) -> tuple[np.ndarray, str]:
+    from srlib.inference import super_resolve
+
+    result = super_resolve(net, item.lr, device=device, **options)
+    return result.image, result.mode
+
+
+def _run_float(
+    net: nn.Module, item: EvalImage, device: torch.device | None, options: dict
+) -> tuple[np.ndarray, str]:
+    """The network on the float LR channel of the `authors` conventions (tiling and self-ensemble as in
+    `srlib.inference`), its output composed into the uint8 image those conventions score."""
+    from srlib.inference import model_device, super_resolve_tensor
+
+    if getattr(net, "in_channels", 1) != 1:
+        raise ValueError(
+            f"{item.conventions.name}: the released test code runs Y-only models (in_channels=1)"
+        )
+    dev = torch.device(device) if device is not None else model_device(net)
+    net.to(dev)
+    y = protocols.network_input(item.lr, item.conventions)
+    x = torch.from_numpy(np.ascontiguousarray(y)).float()[None, None].to(dev)
+    out, mode = super_resolve_tensor(net, x, **options)
+    sr_y = out[0, 0].double().cpu().numpy()
+    return protocols.compose(sr_y, item.lr, item.scale, item.conventions), mode
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -209,6 +271,8 @@ def evaluate(
     save_dir: str | os.PathLike[str] | None = None,
     name: str | None = None,
     max_images: dict[str, int] | None = None,
+    protocol: str = protocols.DEFAULT_PROTOCOL,
+    tile: int | str | None = "auto",
 ) -> pd.DataFrame:
     """Score `model` on `sets` at `scales`; returns one row per image (columns `ROW_COLUMNS`).
 
@@ -219,6 +283,9 @@ def evaluate(
     `self_ensemble`: x8 geometric self-ensemble in `super_resolve`.
     `max_images`: {set: n} scores only the first n files of that set (manifest order, i.e. sorted), the
     declared evaluation subset of a training profile (`srlib.train.eval_plan`); other sets in full.
+    `protocol`: "standard" (default) or "authors" (the model's own released conventions, for SRCNN, VDSR
+    and LapSRN; `srlib.core.protocol`). With "authors", SR images saved to `save_dir` are what is scored
+    (the Y channel, gray PNG, for SRCNN and VDSR). `tile`: LR tile size, "auto" or None (`super_resolve`).
     """
     from srlib.core.progress import tqdm
 
@@ -229,6 +296,7 @@ def evaluate(
     label = _model_label(model, name)
     dev = resolve_device(device) if device is not None else None
     nets = _build_models(model, scales, dev)
+    conv = model_conventions(protocol, nets[scales[0]])
     limits = {k.lower(): int(v) for k, v in (max_images or {}).items()}
     files = {s: set_paths(s, data_dir, limits.get(s.lower())) for s in set_names}
 
@@ -236,9 +304,9 @@ def evaluate(
     total = sum(len(f) for f in files.values()) * len(scales)
     with tqdm(total=total, desc=f"evaluate {label}", unit="img", disable=not progress) as bar:
         for set_name in set_names:
-            for item in iter_images(files[set_name], scales):
+            for item in iter_images(files[set_name], scales, conv):
                 bar.set_postfix_str(f"{item.set} x{item.scale} {item.name}")
-                scored = score_image(nets[item.scale], item, dev, self_ensemble)
+                scored = score_image(nets[item.scale], item, dev, self_ensemble, tile)
                 rows.append(
                     {
                         "model": label,
@@ -258,6 +326,13 @@ def evaluate(
         write_csv(df, out_csv)
         write_csv(set_means(df), means_path(out_csv))
     return df
+
+
+def model_conventions(protocol: str, net: nn.Module) -> Conventions:
+    """The conventions `protocol` applies to `net` (its registry name picks the `authors` conventions)."""
+    from srlib.models import registry_name
+
+    return protocols.conventions(protocol, registry_name(net))
 
 
 def means_path(out_csv: str | os.PathLike[str]) -> Path:

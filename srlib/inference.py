@@ -48,6 +48,16 @@ class SRResult:
     mode: str
 
 
+
+def parse_tile(value: str | int | None) -> int | str | None:
+    """A `--tile` value: "auto", "none" (whole image, returned as None) or a positive number of LR pixels."""
+    text = str(value).strip().lower()
+    if text in ("auto", "none"):
+        return None if text == "none" else "auto"
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"--tile must be auto, none or a positive number of LR pixels, got {value!r}")
+    return int(text)
+
 def _to_uint8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.round(x), 0, 255).astype(np.uint8)
 
@@ -155,7 +165,8 @@ def super_resolve_tensor(
     return total / len(transforms), mode
 
 
-def _model_device(model: nn.Module) -> torch.device:
+def model_device(model: nn.Module) -> torch.device:
+    """Where the model's parameters (or buffers) are; CPU for a model without any."""
     tensor = next(itertools.chain(model.parameters(), model.buffers()), None)
     return tensor.device if tensor is not None else torch.device("cpu")
 
@@ -185,7 +196,7 @@ def super_resolve(
         dev = torch.device(device)
         model.to(dev)
     else:
-        dev = _model_device(model)
+        dev = model_device(model)
     options = dict(
         tile=tile, overlap=overlap, self_ensemble=self_ensemble, autocast=autocast, max_pixels=max_pixels
     )

@@ -1,6 +1,7 @@
 """Shared fixtures. Benchmark data comes from a mirror: `$SRLIB_MIRROR`, else `../shared/datasets` beside
-the checkout. Without one, data tests skip with the reason -- except when `$SRLIB_REQUIRE_DATA` is set (CI),
-where a missing mirror is a failure."""
+the checkout; the released weights likewise from `$SRLIB_WEIGHTS_MIRROR`, else `../shared/weights`. Without
+one, data tests skip with the reason -- except when `$SRLIB_REQUIRE_DATA` is set (CI), where a missing mirror
+is a failure."""
 
 from __future__ import annotations
 
@@ -55,4 +56,34 @@ def data_dir(mirror_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 
     target = tmp_path_factory.mktemp("data")
     prepare(sets=None, data_dir=target, mirror=mirror_dir, progress=False)
+    return target
+
+
+def _weights_mirror() -> Path | None:
+    env = os.environ.get("SRLIB_WEIGHTS_MIRROR")
+    path = Path(env) if env else REPO.parent / "shared" / "weights"
+    return path if (path / "MANIFEST.tsv").is_file() or (path / "srcnn").is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def weights_mirror() -> Path:
+    path = _weights_mirror()
+    if path is None:
+        reason = (
+            "released-weights mirror not found: set SRLIB_WEIGHTS_MIRROR to a folder laid out as "
+            "<folder>/<file> (e.g. ../shared/weights)"
+        )
+        if os.environ.get("SRLIB_REQUIRE_DATA"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="session")
+def weights_dir(weights_mirror: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A weights folder filled (and sha256-verified) from the mirror once per test session."""
+    from srlib.data.weights_manifest import prepare_weights
+
+    target = tmp_path_factory.mktemp("weights")
+    prepare_weights(None, target, weights_mirror, progress=False, offline=True)
     return target

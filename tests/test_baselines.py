@@ -10,7 +10,7 @@ from srlib.core.imresize import imresize
 from srlib.models import TrainingTerm, build_model, published_loss, training_outputs
 
 SMALL = {
-    "srcnn": {"channels": (8, 4)},
+    "srcnn": {"channels": (16, 8)},
     "vdsr": {"depth": 4, "channels": 8},
     "lapsrn": {"depth": 2, "channels": 8},
     "memnet": {"n_memory": 2, "n_recursions": 2, "channels": 8},
@@ -79,20 +79,22 @@ def test_constant_image_gives_finite_output(name: str, value: float) -> None:
 
 
 def test_published_parameter_counts() -> None:
-    """Paper-size defaults reproduce the published sizes (SRCNN 8,032 weights + 97 biases; VDSR 665k;
-    LapSRN x4 ~812k; MemNet M6R6 677k conv parameters + its BN affines and 6 output weights)."""
+    """Paper-size defaults reproduce the published sizes (SRCNN 9-5-5 57,184 weights + 97 biases, 9-1-5
+    8,129; VDSR 665k; LapSRN x4 ~812k; MemNet M6R6 677k conv parameters + its BN affines and 6 output
+    weights)."""
     count = {
         (n, s): sum(p.numel() for p in build_model(n, s).parameters())
         for n, s in [("srcnn", 2), ("vdsr", 2), ("lapsrn", 2), ("lapsrn", 4), ("memnet", 2)]
     }
-    assert count[("srcnn", 2)] == 9 * 9 * 64 + 64 * 32 + 5 * 5 * 32 + 64 + 32 + 1
+    assert count[("srcnn", 2)] == 9 * 9 * 64 + 5 * 5 * 64 * 32 + 5 * 5 * 32 + 64 + 32 + 1 == 57_281  # 9-5-5
     assert count[("vdsr", 2)] == 665_921
     assert count[("lapsrn", 2)] == 407_441
     assert count[("lapsrn", 4)] == 814_242
     conv = 640 + 6 * 2 * 36_928 + sum((m + 6) * 64 * 64 + 64 for m in range(1, 7)) + 577
     bn = 2 * (1 + 6 * 12 * 64 + sum((m + 6) * 64 for m in range(1, 7)) + 6 * 64)
     assert count[("memnet", 2)] == conv + bn + 6 == 695_497
-    assert sum(p.numel() for p in build_model("srcnn", 2, kernel_sizes=(9, 5, 5)).parameters()) == 57_281
+    nine_one_five = build_model("srcnn", 2, kernel_sizes=(9, 1, 5))
+    assert sum(p.numel() for p in nine_one_five.parameters()) == 81 * 64 + 64 * 32 + 25 * 32 + 97 == 8_129
 
 
 def test_published_losses() -> None:
@@ -184,7 +186,8 @@ def test_receptive_radius_bounds_the_dependence(name: str, scale: int) -> None:
 @pytest.mark.parametrize(
     ("name", "options", "expected"),
     [
-        ("srcnn", {}, {2: 5, 3: 4, 4: 4}),
+        ("srcnn", {}, {2: 6, 3: 5, 4: 4}),  # 9-5-5
+        ("srcnn", {"kernel_sizes": (9, 1, 5)}, {2: 5, 3: 4, 4: 4}),
         ("vdsr", {}, {2: 12, 3: 9, 4: 7}),
         ("lapsrn", {}, {2: 13, 3: 20, 4: 19}),
         ("memnet", {"channels": 4}, {2: 39, 3: 27, 4: 21}),

@@ -281,7 +281,7 @@ def test_cli_evaluate(tiny_set, tmp_path: Path, capsys: pytest.CaptureFixture[st
     argv = ["evaluate", "--model", "bicubic", "--scales", "2", "--sets", "TinyB", "--out", str(out)]
     assert cli_main([*argv, "--no-progress", "--name", "bic"]) == 0
     text = capsys.readouterr().out
-    assert "Protocol: PSNR/SSIM on the Y channel" in text and "| bic | 2 | TinyB | 1 |" in text
+    assert "Protocol: standard -- PSNR/SSIM on the Y channel" in text and "| bic | 2 | TinyB | 1 |" in text
     assert "| not in Table 2 |" in text  # bicubic is a Table 2 model: compared with the paper
     assert out.is_file() and means_path(out).is_file()
 

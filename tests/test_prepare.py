@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from srlib.data import fetch
 from srlib.data import prepare as prep
 from srlib.data.manifest import entries
 from srlib.data.prepare import PrepareError, is_valid, prepare, run_prepare, verify
@@ -32,7 +33,7 @@ def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
     """No ambient mirror / URL base from the environment (CI sets SRLIB_MIRROR); no sleep between retries."""
     monkeypatch.delenv("SRLIB_MIRROR", raising=False)
     monkeypatch.delenv(prep.ENV_URL_BASE, raising=False)
-    monkeypatch.setattr(prep, "RETRY_BACKOFF_S", 0.0)
+    monkeypatch.setattr(fetch, "RETRY_BACKOFF_S", 0.0)
 
 
 @pytest.fixture

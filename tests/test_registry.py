@@ -54,7 +54,12 @@ def test_unknown_option_lists_valid_options(name: str) -> None:
 
 
 def test_options_expose_published_defaults() -> None:
-    assert model_options("srcnn") == {"in_channels": 1, "kernel_sizes": (9, 1, 5), "channels": (64, 32)}
+    assert model_options("srcnn") == {
+        "in_channels": 1,
+        "kernel_sizes": (9, 5, 5),
+        "channels": (64, 32),
+        "padding_mode": "zeros",
+    }
     assert model_options("vdsr") == {"in_channels": 1, "depth": 20, "channels": 64}
     assert model_options("lapsrn") == {
         "in_channels": 1,
@@ -91,6 +96,7 @@ def test_bad_in_channels(name: str) -> None:
     [
         ("srcnn", {"kernel_sizes": (9, 2, 5)}),
         ("srcnn", {"channels": (64,)}),
+        ("srcnn", {"padding_mode": "reflect"}),
         ("vdsr", {"depth": 1}),
         ("lapsrn", {"depth": 0}),
         ("lapsrn", {"upsample_kernel": 1}),

@@ -8,7 +8,9 @@ from srlib.core.errors import UsageError
 from srlib.core.paper import SCALES
 
 EPILOG = """\
-Without --table: every registered model with its build options and their defaults (the published sizes).
+Without --table: every registered model with its build options and their defaults (the published sizes),
+then the authors' released weights (`--released NAME` of `srlib evaluate` / `srlib upscale`): their scales,
+whether they are in the weights folder (fetch them with `srlib weights prepare`) and their source.
 With --table OUT_DIR: OUT_DIR/models.csv and OUT_DIR/models.md with parameters and multiply-adds (MACs) of
 every model and of MLRN's four Table 1 variants for a 1280x720 output (--output-size) at each scale,
 counted with torch.utils.flop_counter on fake tensors (nothing is computed; about a minute on a 2-core CPU).
@@ -25,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--table", metavar="OUT_DIR", help="write models.csv and models.md into OUT_DIR")
+    parser.add_argument("--weights-dir", metavar="DIR", help="released weights folder ($SRLIB_WEIGHTS)")
     parser.add_argument(
         "--scales",
         nargs="+",
@@ -85,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
                 continue
             listed = ", ".join(f"{k}={v!r}" for k, v in options.items()) or "(no options)"
             print(f"{name}: {listed}")
+        _print_released(args.weights_dir)
         return 0
 
     from srlib.reports.models_table import write_models_table
@@ -102,3 +106,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {csv_path}")
     print(f"wrote {md_path}")
     return 0
+
+
+def _print_released(weights_dir: str | None) -> None:
+    from srlib.commands.weights import status_lines
+    from srlib.core import paths
+
+    root = weights_dir or str(paths.weights_dir())
+    print(f"\nreleased weights (--released NAME; folder {root}; fetch: srlib weights prepare NAME):")
+    print("\n".join(status_lines(root)))

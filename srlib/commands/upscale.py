@@ -1,4 +1,5 @@
-"""`srlib upscale`: super-resolve your own images (a file or a folder) with trained weights or bicubic."""
+"""`srlib upscale`: super-resolve your own images (a file or a folder) with trained weights, the authors'
+released weights (`--released srcnn|srcnn-915|vdsr|lapsrn`) or bicubic."""
 
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ examples:
   srlib upscale photo.jpg photo_x2.png --weights results/quick/runs/mlrn-x2    # a run folder
   srlib upscale photo.jpg photo_x2.png --weights results/quick/runs/mlrn-x2/mlrn_x2.pt
   srlib upscale photos/ photos_x4/ --weights results/quick/runs/mlrn-x4 --device cuda
+  srlib upscale photo.jpg photo_x3.png --scale 3 --released vdsr   # after `srlib weights prepare vdsr`
   srlib upscale photo.png photo_x3.png --scale 3 --model bicubic
   srlib upscale in.png out.png       # without --weights: lists the trained weights found in results/
 """
@@ -90,6 +92,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="W.pt",
         help="trained weights (<name>.pt with its model card <name>.json beside it)",
     )
+    parser.add_argument(
+        "--released",
+        default=None,
+        metavar="NAME",
+        help="the authors' released weights: srcnn, srcnn-915, vdsr, lapsrn (needs --scale; fetch them with "
+        "`srlib weights prepare`)",
+    )
+    parser.add_argument("--weights-dir", metavar="DIR", help="released weights folder ($SRLIB_WEIGHTS)")
     parser.add_argument(
         "--model",
         default=None,
@@ -222,19 +232,16 @@ def run(args: argparse.Namespace) -> int:
     """Refusals raise (srlib.cli prints them as one line, exit 2); a folder run reports each bad file, goes
     on, and fails at the end if any did."""
     from srlib.core.device import resolve_device
+    from srlib.inference import parse_tile
 
-    if args.weights is None:
-        if (args.model or "").lower() != "bicubic":
-            raise UpscaleError(no_weights_message(args.scale))
-        if args.scale is None:
-            raise UpscaleError("--model bicubic needs --scale")
+    _check_model_args(args)
     inp = Path(args.input)
     pairs = plan_outputs(inp, Path(args.output), args.output.endswith(("/", "\\")))
     folder = inp.is_dir()
     if not folder and not args.overwrite and pairs[0][1].exists():
         raise UpscaleError(f"output file {pairs[0][1]} exists; pass --overwrite to replace it")
     todo = pairs if args.overwrite else [(src, dst) for src, dst in pairs if not dst.exists()]
-    tile = parse_tile(args.tile)
+    tile = parse_tile(args.tile)  # a ValueError: one line from srlib.cli
     device = resolve_device(args.device)
     model, scale = _load(args, device, build=bool(todo))  # a rerun with nothing left checks, builds nothing
     failed: list[Path] = []
@@ -261,20 +268,33 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_tile(value: str) -> int | str | None:
-    """--tile: "auto", "none" or a positive number of LR pixels."""
-    text = str(value).strip().lower()
-    if text in ("auto", "none"):
-        return None if text == "none" else "auto"
-    if not text.isdigit() or int(text) < 1:
-        raise UpscaleError(f"--tile must be auto, none or a positive number of LR pixels, got {value!r}")
-    return int(text)
+def _check_model_args(args: argparse.Namespace) -> None:
+    """Exactly one source of the model: --weights, --released NAME --scale S, or --model bicubic --scale S."""
+    released = getattr(args, "released", None)
+    if args.weights is not None and released is not None:
+        raise UpscaleError("give --weights or --released, not both")
+    if released is not None:
+        if args.scale is None:
+            raise UpscaleError(f"--released {released} needs --scale (2, 3 or 4)")
+    elif args.weights is None:
+        if (args.model or "").lower() != "bicubic":
+            raise UpscaleError(no_weights_message(args.scale))
+        if args.scale is None:
+            raise UpscaleError("--model bicubic needs --scale")
 
 
 def _load(args: argparse.Namespace, device: torch.device, build: bool = True) -> tuple[nn.Module | None, int]:
     from srlib.models import build_model
     from srlib.weights import load_model, read_card
 
+    released = getattr(args, "released", None)
+    if released is not None:
+        from srlib.released import load_released
+
+        if not build:
+            return None, args.scale
+        weights_dir = getattr(args, "weights_dir", None)
+        return load_released(released, args.scale, weights_dir, device=device), args.scale
     if args.weights is None:
         return (build_model("bicubic", args.scale).to(device) if build else None), args.scale
     card = read_card(args.weights)  # a mistyped path fails here, even when there is nothing left to do
@@ -312,7 +332,8 @@ def no_weights_message(scale: int | None) -> str:
     root = paths.results_dir()
     found = [(pt, card) for pt, card in find_trained(root) if scale is None or int(card["scale"]) == scale]
     lines = [
-        "no --weights: give trained weights (a <name>.pt or its run folder) or --model bicubic --scale S"
+        "no --weights: give trained weights (a <name>.pt or its run folder), --released NAME --scale S (the "
+        "authors' SRCNN, VDSR or LapSRN; `srlib models`) or --model bicubic --scale S"
     ]
     if not found:
         lines.append(f"no trained weights under {root}/<profile>/runs/ yet (`srlib train`, `make replicate`)")

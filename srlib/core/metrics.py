@@ -112,6 +112,30 @@ def ssim_y(y_sr: np.ndarray, y_hr: np.ndarray) -> float:
     return float(ssim_map.mean())
 
 
+def ssim_matlab_y(y_sr: np.ndarray, y_hr: np.ndarray) -> float:
+    """Mean SSIM as MATLAB's built-in `ssim` computes it (LapSRN's published SSIM): the same Gaussian window
+    (11x11, sigma 1.5) and constants, but the statistics are filtered with replicate padding ('same' size)
+    and the whole map is averaged, borders included. 2-D arrays on the 0..255 scale."""
+    a, b = np.asarray(y_sr, np.float64), np.asarray(y_hr, np.float64)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"ssim_matlab_y: expected two 2-D arrays of one shape, got {a.shape} and {b.shape}")
+    g = _gaussian_1d()
+    r = SSIM_WINDOW // 2
+
+    def filt(x: np.ndarray) -> np.ndarray:
+        return _filter_valid(np.pad(x, r, mode="edge"), g)
+
+    c1, c2 = (SSIM_K1 * PEAK) ** 2, (SSIM_K2 * PEAK) ** 2
+    mu_a, mu_b = filt(a), filt(b)
+    var_a = filt(a * a) - mu_a * mu_a
+    var_b = filt(b * b) - mu_b * mu_b
+    cov = filt(a * b) - mu_a * mu_b
+    ssim_map = ((2.0 * mu_a * mu_b + c1) * (2.0 * cov + c2)) / (
+        (mu_a * mu_a + mu_b * mu_b + c1) * (var_a + var_b + c2)
+    )
+    return float(ssim_map.mean())
+
+
 def psnr(sr: np.ndarray, hr: np.ndarray, shave: int, grayscale: bool = False) -> float:
     """PSNR (dB) on `luma` of two uint8 images after shaving `shave` border pixels; `inf` when they agree.
 

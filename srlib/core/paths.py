@@ -33,3 +33,16 @@ def mirror_dir() -> Path | None:
     """A local mirror of the datasets (`$SRLIB_MIRROR`), laid out as `<mirror>/<Set>/<file>`."""
     value = os.environ.get("SRLIB_MIRROR")
     return Path(value) if value else None
+
+
+def weights_dir() -> Path:
+    """Where released weights live (`srlib weights prepare`): `$SRLIB_WEIGHTS`, else the checkout's
+    `weights/` (git-ignored), else `~/.cache/srlib/weights`."""
+    return Path(os.environ.get("SRLIB_WEIGHTS") or _default("weights"))
+
+
+def weights_mirror_dir() -> Path | None:
+    """A local mirror of the released weights (`$SRLIB_WEIGHTS_MIRROR`), laid out as
+    `<mirror>/<folder>/<file>` like `../shared/weights`."""
+    value = os.environ.get("SRLIB_WEIGHTS_MIRROR")
+    return Path(value) if value else None

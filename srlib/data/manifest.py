@@ -65,17 +65,23 @@ class Entry:
         return f"{owner}/{repo}@{commit}"
 
 
-@functools.lru_cache(maxsize=1)
-def _all_entries() -> tuple[Entry, ...]:
-    with open(MANIFEST_PATH, newline="", encoding="utf-8") as fh:
+def read_manifest(path: Path, groups: tuple[str, ...]) -> tuple[Entry, ...]:
+    """The rows of a manifest file laid out like `manifest.tsv` (`COLUMNS`); every row's first column must be
+    one of `groups` (the data sets, or the released-weights folders of `weights_manifest.tsv`)."""
+    with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh, delimiter="\t")
         if tuple(reader.fieldnames or ()) != COLUMNS:
-            raise RuntimeError(f"{MANIFEST_PATH}: expected columns {COLUMNS}, found {reader.fieldnames}")
+            raise RuntimeError(f"{path}: expected columns {COLUMNS}, found {reader.fieldnames}")
         rows = [Entry(r["dataset"], r["name"], r["sha256"].lower(), int(r["size"]), r["url"]) for r in reader]
-    unknown = sorted({e.dataset for e in rows} - set(ALL_SETS))
+    unknown = sorted({e.dataset for e in rows} - set(groups))
     if unknown:
-        raise RuntimeError(f"{MANIFEST_PATH}: sets {unknown} are not in ALL_SETS {ALL_SETS}")
+        raise RuntimeError(f"{path}: {unknown} are not among {groups}")
     return tuple(rows)
+
+
+@functools.lru_cache(maxsize=1)
+def _all_entries() -> tuple[Entry, ...]:
+    return read_manifest(MANIFEST_PATH, ALL_SETS)
 
 
 def canonical_set(name: str) -> str:

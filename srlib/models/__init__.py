@@ -56,6 +56,16 @@ def model_options(name: str) -> dict[str, Any]:
     }
 
 
+def registry_name(net: nn.Module) -> str | None:
+    """The registry name of a model built by `build_model` (from its class), None for any other module."""
+    cls = type(net)
+    for name, target in _REGISTRY.items():
+        module_name, attr = target.split(":")
+        if cls.__module__ == module_name and cls.__name__ == attr:
+            return name
+    return None
+
+
 def build_model(name: str, scale: int, **options: Any) -> nn.Module:
     """Build model `name` for `scale`; unknown options raise a ValueError listing the valid ones."""
     factory = model_factory(name)

@@ -2,13 +2,15 @@
 TPAMI 2016).
 
 Three convolutions on the bicubic-upsampled image: patch extraction (f1 x f1, n1 filters) -> ReLU ->
-non-linear mapping (f2 x f2, n2 filters) -> ReLU -> reconstruction (f3 x f3). The published base model is
-9-1-5 with n1 = 64, n2 = 32 (`kernel_sizes=(9, 1, 5)`); the TPAMI paper's better 9-5-5 variant is
-`kernel_sizes=(9, 5, 5)`. Trained with MSE on the Y channel.
+non-linear mapping (f2 x f2, n2 filters) -> ReLU -> reconstruction (f3 x f3). Default: the TPAMI paper's
+9-5-5 model with n1 = 64, n2 = 32 (57,281 parameters), the one whose numbers the MLRN paper's Table 2 copies
+(36.66 / 32.75 / 30.48 dB on Set5, reproduced by its released weights, docs/protocol.md); the ECCV base model
+is `kernel_sizes=(9, 1, 5)` (8,129 parameters). Trained with MSE on the Y channel.
 
-Deviation (see docs/models.md): the original uses unpadded ("valid") convolutions, so its output is 12
-pixels smaller than its input and its evaluation crops borders; here every convolution is zero-padded to
-keep the size, as the registry interface requires an output of exactly `scale` times the input.
+Borders (see docs/models.md): the original is trained with unpadded ("valid") convolutions; an output of
+exactly `scale` times the input needs padding. `padding_mode="zeros"` (default) zero-pads every convolution;
+`padding_mode="replicate"` repeats the border pixels instead, which is what the authors' released test code
+does (`imfilter(.., 'same', 'replicate')` in SRCNN.m) and what `srlib.released` uses with their weights.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import torch
 from torch import nn
 
 from srlib.models import BicubicResize, check_in_channels, check_scale, pre_upsampled_radius
+
+PADDING_MODES = ("zeros", "replicate")
 
 
 class SRCNN(nn.Module):
@@ -31,8 +35,9 @@ class SRCNN(nn.Module):
         scale: int,
         *,
         in_channels: int = 1,
-        kernel_sizes: Sequence[int] = (9, 1, 5),
+        kernel_sizes: Sequence[int] = (9, 5, 5),
         channels: Sequence[int] = (64, 32),
+        padding_mode: str = "zeros",
     ) -> None:
         super().__init__()
         self.scale = check_scale("srcnn", scale)
@@ -43,9 +48,12 @@ class SRCNN(nn.Module):
             raise ValueError(f"srcnn: kernel_sizes must be three odd sizes, got {kernel_sizes}")
         if len(channels) != 2 or min(channels) < 1:
             raise ValueError(f"srcnn: channels must be two positive filter counts (n1, n2), got {channels}")
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"srcnn: padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
         widths = (self.in_channels, *channels, self.in_channels)
         self.convs = nn.ModuleList(
-            nn.Conv2d(widths[i], widths[i + 1], k, padding=k // 2) for i, k in enumerate(kernel_sizes)
+            nn.Conv2d(widths[i], widths[i + 1], k, padding=k // 2, padding_mode=padding_mode)
+            for i, k in enumerate(kernel_sizes)
         )
         for conv in self.convs:
             nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
