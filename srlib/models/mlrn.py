@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srlib.core.paper import SCALES
 from srlib.models.common import (
     ACTIVATIONS,
     DIV2K_RGB_MEAN,
@@ -38,7 +39,6 @@ from srlib.models.common import (
 from srlib.models.nonlocal_attention import RegionNonLocal
 from srlib.models.second_order import SecondOrderAttention, check_iterations
 
-SCALES = (2, 3, 4)
 FUSIONS = ("concat", "sequential")
 UPSAMPLERS = ("progressive", "single")
 
@@ -147,6 +147,30 @@ def _check_positive(**values: int) -> None:
             raise ValueError(f"MLRN: {name} must be a positive integer, got {value!r}")
 
 
+def _check_options(
+    scale: int,
+    in_channels: int,
+    act: str,
+    fusion: str,
+    upsampler: str,
+    so_iterations: int,
+    nl_grid: int | None,
+    **sizes: int,
+) -> None:
+    """MLRN's constructor arguments, refused with the option's name before any layer is built."""
+    if scale not in SCALES:
+        raise ValueError(f"MLRN supports scales {SCALES}, got {scale!r}")
+    if in_channels not in (1, 3):
+        raise ValueError(f"MLRN in_channels must be 3 (RGB) or 1 (Y), got {in_channels!r}")
+    _check_positive(**sizes)
+    if nl_grid is not None:
+        _check_positive(nl_grid=nl_grid)
+    check_iterations(so_iterations)
+    _check_choice("act", act, ACTIVATIONS)
+    _check_choice("fusion", fusion, FUSIONS)
+    _check_choice("upsampler", upsampler, UPSAMPLERS)
+
+
 class MLRN(nn.Module):
     """The paper's network. Input: LR float N x in_channels x H x W in [0, 1]; output: SR at `scale`.
 
@@ -178,25 +202,11 @@ class MLRN(nn.Module):
         multi_scale: bool = True,
     ) -> None:
         super().__init__()
-        if scale not in SCALES:
-            raise ValueError(f"MLRN supports scales {SCALES}, got {scale!r}")
-        if in_channels not in (1, 3):
-            raise ValueError(f"MLRN in_channels must be 3 (RGB) or 1 (Y), got {in_channels!r}")
-        _check_positive(
-            channels=channels,
-            n_blocks=n_blocks,
-            n_units=n_units,
-            sf_depth=sf_depth,
-            reduction=reduction,
-            nl_region=nl_region,
-            nl_reduction=nl_reduction,
-        )
-        if nl_grid is not None:
-            _check_positive(nl_grid=nl_grid)
-        check_iterations(so_iterations)
-        _check_choice("act", act, ACTIVATIONS)
-        _check_choice("fusion", fusion, FUSIONS)
-        _check_choice("upsampler", upsampler, UPSAMPLERS)
+        _check_options(
+            scale, in_channels, act, fusion, upsampler, so_iterations, nl_grid,
+            channels=channels, n_blocks=n_blocks, n_units=n_units, sf_depth=sf_depth, reduction=reduction,
+            nl_region=nl_region, nl_reduction=nl_reduction,
+        )  # fmt: skip
         self.scale = scale
         self.in_channels = in_channels
         self.image_skip = image_skip
