@@ -3,14 +3,16 @@
 1. Peak RSS and wall time for one Urban100 image (default img_002, 1024x768 HR) at x2, x3, x4, in float32
    and under bf16 autocast. Each configuration runs in a fresh subprocess, so its peak RSS
    (`resource.getrusage(RUSAGE_SELF).ru_maxrss`: interpreter + torch + model + inference) is its own.
-   The model is `MLRN(scale)` with its defaults, seeded random weights, run through
-   `srlib.inference.super_resolve(..., tile=None)`.
+   The model is `MLRN(scale)` with its defaults (non-local regions of `nl_region=16` LR pixels), seeded
+   random weights, run through `srlib.inference.super_resolve(..., tile=None)`; `--option KEY=VALUE`
+   changes one constructor option (e.g. `--option nl_grid=8` for the legacy fixed-grid rule).
 2. bf16 autocast vs float32 on Set5: with random weights a PSNR against HR is meaningless, so the script
    reports the outputs' max-abs difference (on [0, 1]) and the PSNR of the bf16 output against the float32
    one. With `--weights W` (a trained MLRN, see srlib.weights) it also reports PSNR(bf16) - PSNR(fp32)
    against HR, the criterion that matters for the paper's tables.
 
     SRLIB_MIRROR=../shared/datasets python benchmarks/mlrn_inference.py [--runs 3] [--scales 2 3 4]
+        [--option nl_grid=8]
 """
 
 from __future__ import annotations
@@ -29,6 +31,17 @@ import numpy as np
 import torch
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+OPTIONS: dict[str, object] = {}  # MLRN constructor options for the random-init model (--option)
+
+
+def _parse_option(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"--option expects KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def _precision(name: str) -> contextlib.AbstractContextManager[object]:
@@ -65,7 +78,7 @@ def _model(scale: int, weights: str | None) -> torch.nn.Module:
     from srlib.models.mlrn import MLRN
 
     torch.manual_seed(0)
-    return MLRN(scale).eval()
+    return MLRN(scale, **OPTIONS).eval()
 
 
 def _peak_rss_mib() -> float:
@@ -103,6 +116,8 @@ def worker(image: Path, scale: int, precision: str, runs: int) -> dict[str, obje
 def run_config(image: Path, scale: int, precision: str, runs: int) -> dict[str, object]:
     cmd = [sys.executable, __file__, "--worker", str(image), "--scales", str(scale)]
     cmd += ["--precisions", precision, "--runs", str(runs), "--threads", str(torch.get_num_threads())]
+    for key, value in OPTIONS.items():
+        cmd += ["--option", f"{key}={json.dumps(value)}"]
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"benchmark worker {scale=} {precision=} failed:\n{out.stderr}")
@@ -177,15 +192,19 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--weights", help="trained MLRN weights for the bf16 PSNR check (else random init)")
+    parser.add_argument(
+        "--option", type=_parse_option, action="append", default=[], help="MLRN option KEY=VALUE (repeatable)"
+    )
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    OPTIONS.update(dict(args.option))
     if args.worker:
         print(json.dumps(worker(args.worker, args.scales[0], args.precisions[0], args.runs)))
         return
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, options {OPTIONS}", flush=True)
     if args.scales:
         timing_table(args.image, args.scales, args.precisions, args.runs)
     weights_note = f"weights {args.weights}" if args.weights else "random-init weights (seed 0)"
