@@ -82,6 +82,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from srlib.pipeline.kernel import KernelError
+    from srlib.pipeline.lock import LockedError
     from srlib.pipeline.params import ParameterError
     from srlib.pipeline.plan import run_pipeline
     from srlib.pipeline.runner import StepFailed
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
             kernel=args.kernel,
             progress_bar=sys.stderr.isatty(),
         )
-    except (StepFailed, KernelError, ParameterError, ValueError, FileNotFoundError) as exc:
+    except (StepFailed, KernelError, ParameterError, LockedError, ValueError, FileNotFoundError) as exc:
         print(f"srlib replicate: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -18,6 +18,7 @@ from srlib.core import paths
 from srlib.core.paper import ABLATION_FLAGS, SCALES, TABLE1_SCALE, TABLE2_MODELS, TEST_SETS
 from srlib.core.provenance import sha256_file
 from srlib.pipeline.kernel import KERNEL_NAME
+from srlib.pipeline.lock import ResultsLock
 from srlib.pipeline.runner import Runner, Step, order_steps
 from srlib.pipeline.runs import LEARNED_MODELS, Runs, RunSpec, results_root, run_overrides, table1_specs
 
@@ -229,7 +230,8 @@ def run_pipeline(
     log: Callable[[str], None] = lambda line: print(line, flush=True),
 ) -> dict[str, dict[str, Any]]:
     """Plan and run the replication (see `plan`); `only` restricts it to the named steps (notebook names or
-    step ids) and what they depend on; `force` re-runs the selected steps even if up to date."""
+    step ids) and what they depend on; `force` re-runs the selected steps even if up to date. The results
+    folder is locked while it runs (`srlib.pipeline.lock`): a second run on it fails at once."""
     profile = absolute_profile(profile)
     steps = plan(profile, scales, results_dir=results_dir, data_dir=data_dir, mirror=mirror)
     selected = order_steps(steps, only)
@@ -241,5 +243,6 @@ def run_pipeline(
         profile, results_dir, kernel=kernel, cell_timeout=timeout, log=log, progress_bar=progress_bar,
         provenance_extra=lambda: pipeline_provenance(profile, root, selected),
     )  # fmt: skip
-    log(f"replicate: profile {name}, scales {list(scales)}, {len(selected)} steps, results in {root}")
-    return runner.run(selected, force=targets if force else ())
+    with ResultsLock(root):  # one writer per results folder
+        log(f"replicate: profile {name}, scales {list(scales)}, {len(selected)} steps, results in {root}")
+        return runner.run(selected, force=targets if force else ())
