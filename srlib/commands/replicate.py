@@ -33,7 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--force", action="store_true", help="re-run the selected steps even if up to date")
     parser.add_argument(
-        "--list", action="store_true", help="print the planned steps and their state; run nothing"
+        "--list",
+        action="store_true",
+        help="print the planned steps and their state (up to date, or why it would run); run nothing",
     )
     parser.add_argument(
         "--results",
@@ -63,20 +65,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _list(args: argparse.Namespace) -> int:
     from srlib.pipeline.plan import make_runner, plan
-    from srlib.pipeline.runner import StepFailed, order_steps
+    from srlib.pipeline.runner import order_steps
 
     steps = plan(args.profile, args.scales, results_dir=args.results, data_dir=args.data_dir,
                  mirror=args.mirror)  # fmt: skip
     selected = order_steps(steps, args.only)
-    runner, _ = make_runner(args.profile, args.results, kernel=args.kernel)
+    runner, _ = make_runner(args.profile, args.results, data_dir=args.data_dir, mirror=args.mirror,
+                            kernel=args.kernel)  # fmt: skip
     for k, step in enumerate(selected, 1):
-        try:
-            state = "up to date" if runner.up_to_date(step, runner.key(step)) else "to run"
-        except StepFailed:
-            state = "to run (inputs not produced yet)"
         rec = runner.record(step)
-        last = f", last run {rec['wall_s']:.0f} s ({rec['status']})" if rec else ""
-        print(f"{k:3d}. {step.id:32s} {state}{last}")
+        last = f" (last run {rec['wall_s']:.0f} s, {rec['status']})" if rec else ""
+        print(f"{k:3d}. {step.id:32s} {runner.explain(step)}{last}")
     return 0
 
 

@@ -200,12 +200,14 @@ class Runs:
         return train(spec.model, spec.scale, self.profile, opts, out, resume=resume, data_dir=self.data_dir)
 
     def trained_weights(self, spec: RunSpec) -> Path | None:
-        """The weights file the finished run of `spec` exported, or None if it has not finished."""
+        """The weights file the finished run of `spec` exported, or None if it has not finished (summary.json
+        paths are relative to the run folder, so a copied results folder counts as finished)."""
+        from srlib.train.summary import TrainSummary
+
         try:
-            summary = json.loads(self.summary_path(spec).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            weights = Path(TrainSummary.read(self.summary_path(spec)).weights)
+        except (OSError, ValueError, TypeError):
             return None
-        weights = Path(summary.get("weights", ""))
         return weights if weights.is_file() else None
 
     def weights(self, spec: RunSpec, *, train_missing: bool = False) -> Path:
@@ -330,6 +332,6 @@ class Runs:
         from srlib.weights import training_data_hashes
 
         where = opt_path(data_dir) or self.data_dir or paths.data_dir()
-        record = {"data_dir": str(where), "sets": training_data_hashes(list(sets), where)}
+        record = {"sets": training_data_hashes(list(sets), where)}  # no path: the same data anywhere
         atomic.write_text(self.data_record, json.dumps(record, indent=2) + "\n")
         return self.data_record
