@@ -10,6 +10,7 @@ interruption resumes.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -32,6 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "see --list) -- and the steps they depend on (those are skipped when up to date)",
     )  # fmt: skip
     parser.add_argument("--force", action="store_true", help="re-run the selected steps even if up to date")
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="let steps replace a table, evaluation or figure with one covering fewer models, scales or sets "
+        "(refused otherwise; same as SRLIB_OVERWRITE=1)",
+    )  # fmt: skip
     parser.add_argument(
         "--list",
         action="store_true",
@@ -80,12 +86,15 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from srlib.core.coverage import OVERWRITE_ENV
     from srlib.pipeline.kernel import KernelError
     from srlib.pipeline.lock import LockedError
     from srlib.pipeline.params import ParameterError
     from srlib.pipeline.plan import run_pipeline
     from srlib.pipeline.runner import StepFailed
 
+    if args.overwrite:
+        os.environ[OVERWRITE_ENV] = "1"  # the notebook kernels inherit it
     try:
         if args.list:
             return _list(args)
