@@ -6,13 +6,14 @@ checkout is never edited), with the files each step reads faked, as after a run.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
 from srlib.core import paths
-from srlib.pipeline.plan import plan
+from srlib.pipeline.plan import anchors, plan
 from srlib.pipeline.runner import Runner, Step
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -31,8 +32,12 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Step], Path,
     return steps, pkg, tmp / "results"
 
 
+def _runner(pkg: Path, root: Path) -> Runner:
+    return Runner(NOTEBOOKS, root, package_dir=pkg, anchors=anchors(data_dir=root.parent / "data"))
+
+
 def _keys(steps: list[Step], pkg: Path, root: Path) -> dict[str, str]:
-    runner = Runner(NOTEBOOKS, root, package_dir=pkg)
+    runner = _runner(pkg, root)
     return {s.id: runner.key(s) for s in steps}
 
 
@@ -70,9 +75,19 @@ def test_editing_a_command_changes_no_key_and_editing_training_changes_every_ste
 
 def test_a_key_records_which_srlib_files_it_covers(planned):
     steps, pkg, root = planned
-    runner = Runner(NOTEBOOKS, root, package_dir=pkg)
+    runner = _runner(pkg, root)
     figures = runner.key_payload(next(s for s in steps if s.id == "05_figures"))["srlib"]
     train = runner.key_payload(next(s for s in steps if s.notebook == "01_train"))["srlib"]
     assert "reports/figures.py" in figures and "reports/figures.py" not in train
     assert "models/mlrn.py" in train and "train/profiles/smoke.json" in train  # registry and data files
     assert not any(f.startswith(("commands/", "cli.py")) for f in figures)
+
+
+def test_keys_hold_no_absolute_path(planned):
+    """Relocatable results: the key of every step names paths relative to the results or data folder."""
+    steps, pkg, root = planned
+    runner = _runner(pkg, root)
+    for step in steps:
+        payload = json.dumps(runner.key_payload(step))
+        assert str(root.parent) not in payload and str(NOTEBOOKS.parent) not in payload, (step.id, payload)
+    assert runner.key_payload(steps[0])["params"]["data_dir"] == "<data>"

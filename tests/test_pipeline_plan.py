@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -154,13 +155,18 @@ def test_replicate_with_results_flag_from_a_fresh_folder(tmp_path: Path, mirror_
     done = _cli(args, cwd)
     assert done.returncode == 0, done.stdout + done.stderr
     assert (results / "runs" / "srcnn-x2" / "summary.json").is_file()
-    assert (results / "eval" / "srcnn-x2.csv").is_file() and (
-        results / "eval" / "srcnn-x2_means.csv"
-    ).is_file()
+    assert all((results / "eval" / f).is_file() for f in ("srcnn-x2.csv", "srcnn-x2_means.csv"))
     record = json.loads((results / "steps" / "02_evaluate-srcnn-x2.json").read_text())
-    assert record["status"] == "ok" and record["params"]["results_dir"] == str(results)
+    assert record["status"] == "ok" and record["params"]["results_dir"] == "<results>"
     assert not (cwd / "results").exists() and not list(cwd.iterdir())
-    listed = _cli([*args[:-2], "--list"], cwd)
-    assert listed.returncode == 0 and "02_evaluate-srcnn-x2             up to date" in listed.stdout, (
-        listed.stdout
-    )
+    # relocatable: the same results folder copied elsewhere is up to date there, and --list says so
+    moved = tmp_path / "moved" / "results"
+    shutil.copytree(results, moved)
+    texts = {f: f.read_text(errors="replace") for f in moved.rglob("*") if f.suffix in (".json", ".csv")}
+    assert not [f for f, text in texts.items() if str(tmp_path) in text]
+    listed = _cli([*args[:6], str(moved), *args[7:-2], "--list"], cwd)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    states = {line.split()[1]: " ".join(line.split()[2:]) for line in listed.stdout.splitlines()}
+    for sid in ("00_data", "01_train-srcnn-x2", "02_evaluate-srcnn-x2"):
+        assert states[sid].startswith("up to date"), listed.stdout
+    assert states["01_train-mlrn-x2"] == "to run: never ran here", listed.stdout

@@ -10,6 +10,7 @@ interruption resumes.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from srlib.core.paper import SCALES
@@ -35,7 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--force", action="store_true", help="re-run the selected steps even if up to date")
     parser.add_argument(
-        "--list", action="store_true", help="print the planned steps and their state; run nothing"
+        "--overwrite", action="store_true",
+        help="let steps replace a table, evaluation or figure with one covering fewer models, scales or sets "
+        "(refused otherwise; same as SRLIB_OVERWRITE=1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--list",
+        action="store_true",
+        help="print the planned steps and their state (up to date, or why it would run); run nothing",
     )
     parser.add_argument(
         "--results",
@@ -65,29 +73,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _list(args: argparse.Namespace) -> int:
     from srlib.pipeline.plan import make_runner, plan
-    from srlib.pipeline.runner import StepFailed, order_steps
+    from srlib.pipeline.runner import order_steps
 
     steps = plan(args.profile, args.scales, results_dir=args.results, data_dir=args.data_dir,
                  mirror=args.mirror)  # fmt: skip
     selected = order_steps(steps, args.only)
-    runner, _ = make_runner(args.profile, args.results, kernel=args.kernel)
+    runner, _ = make_runner(args.profile, args.results, data_dir=args.data_dir, mirror=args.mirror,
+                            kernel=args.kernel)  # fmt: skip
     for k, step in enumerate(selected, 1):
-        try:
-            state = "up to date" if runner.up_to_date(step, runner.key(step)) else "to run"
-        except StepFailed:
-            state = "to run (inputs not produced yet)"
         rec = runner.record(step)
-        last = f", last run {rec['wall_s']:.0f} s ({rec['status']})" if rec else ""
-        print(f"{k:3d}. {step.id:32s} {state}{last}")
+        last = f" (last run {rec['wall_s']:.0f} s, {rec['status']})" if rec else ""
+        print(f"{k:3d}. {step.id:32s} {runner.explain(step)}{last}")
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
+    from srlib.core.coverage import OVERWRITE_ENV
     from srlib.pipeline.kernel import KernelError
+    from srlib.pipeline.lock import LockedError
     from srlib.pipeline.params import ParameterError
     from srlib.pipeline.plan import run_pipeline
     from srlib.pipeline.runner import StepFailed
 
+    if args.overwrite:
+        os.environ[OVERWRITE_ENV] = "1"  # the notebook kernels inherit it
     try:
         if args.list:
             return _list(args)
@@ -103,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
             kernel=args.kernel,
             progress_bar=sys.stderr.isatty(),
         )
-    except (StepFailed, KernelError, ParameterError, ValueError, FileNotFoundError) as exc:
+    except (StepFailed, KernelError, ParameterError, LockedError, ValueError, FileNotFoundError) as exc:
         print(f"srlib replicate: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

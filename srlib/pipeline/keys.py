@@ -16,8 +16,10 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from srlib.core import paths
 from srlib.core.provenance import sha256_file
@@ -191,4 +193,42 @@ def _data_files(folder: Path) -> set[Path]:
             found.add(f)
         elif f.is_dir() and not (f / "__init__.py").exists():
             found |= {p for p in f.rglob("*") if p.is_file() and not p.name.startswith(".")}
+    return found
+
+
+def portable(value: Any, anchors: Mapping[str, Path]) -> Any:
+    """`value` (a path, string, or list/dict of them) with every absolute path under an anchor folder written
+    as `<name>/relative/path`: what keys and records store, so a results folder means the same anywhere."""
+    if isinstance(value, Mapping):
+        return {portable(k, anchors): portable(v, anchors) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [portable(v, anchors) for v in value]
+    if not isinstance(value, (str, os.PathLike)) or not os.path.isabs(str(value)):
+        return value
+    text = str(value)
+    for name, base in sorted(anchors.items(), key=lambda kv: -len(str(kv[1]))):
+        root = str(base).rstrip(os.sep)
+        if text == root:
+            return f"<{name}>"
+        if text.startswith(root + os.sep):
+            return f"<{name}>/{Path(text).relative_to(root).as_posix()}"
+    return text
+
+
+def _names(items: Iterable[str], limit: int = 4) -> str:
+    items = sorted(items)
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
+def changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """What differs between two key payloads (`Runner.key_payload`), as short phrases for `--list`."""
+    found = []
+    if old.get("notebook") != new.get("notebook"):
+        found.append("the notebook changed")
+    for part, label in (("params", "parameter"), ("inputs", "input"), ("srlib", "srlib file")):
+        a, b = old.get(part) or {}, new.get(part) or {}
+        differ = {k for k in {*a, *b} if a.get(k) != b.get(k)}
+        if differ:
+            found.append(f"{label}(s) {_names(differ)} changed")
     return found

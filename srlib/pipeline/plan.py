@@ -18,6 +18,7 @@ from srlib.core import paths
 from srlib.core.paper import ABLATION_FLAGS, SCALES, TABLE1_SCALE, TABLE2_MODELS, TEST_SETS
 from srlib.core.provenance import sha256_file
 from srlib.pipeline.kernel import KERNEL_NAME
+from srlib.pipeline.lock import ResultsLock
 from srlib.pipeline.runner import Runner, Step, order_steps
 from srlib.pipeline.runs import LEARNED_MODELS, Runs, RunSpec, results_root, run_overrides, table1_specs
 
@@ -206,12 +207,31 @@ def notebooks_dir() -> Path:
     return root / "notebooks"
 
 
+def anchors(data_dir: PathLike = "", mirror: PathLike = "") -> dict[str, Path]:
+    """The folders whose paths keys and records store relative to them: the data folder, the mirror and
+    the checkout (the results folder is the runner's own)."""
+    found = {"data": (Path(data_dir) if str(data_dir) else paths.data_dir()).resolve()}
+    if str(mirror):
+        found["mirror"] = Path(mirror).resolve()
+    checkout = paths.repo_root()
+    if checkout is not None:
+        found["checkout"] = checkout
+    return found
+
+
 def make_runner(
-    profile: str, results_dir: PathLike = "", *, kernel: str = KERNEL_NAME, **options: Any
+    profile: str,
+    results_dir: PathLike = "",
+    *,
+    data_dir: PathLike = "",
+    mirror: PathLike = "",
+    kernel: str = KERNEL_NAME,
+    **options: Any,
 ) -> tuple[Runner, Path]:
     """The Runner of `profile`'s results folder (and that folder), as `run_pipeline` and `--list` use it."""
     root = results_root(absolute_profile(profile), results_dir).resolve()
-    return Runner(notebooks_dir(), root, kernel=kernel, **options), root
+    where = anchors(data_dir, mirror)
+    return Runner(notebooks_dir(), root, kernel=kernel, anchors=where, **options), root
 
 
 def run_pipeline(
@@ -229,7 +249,8 @@ def run_pipeline(
     log: Callable[[str], None] = lambda line: print(line, flush=True),
 ) -> dict[str, dict[str, Any]]:
     """Plan and run the replication (see `plan`); `only` restricts it to the named steps (notebook names or
-    step ids) and what they depend on; `force` re-runs the selected steps even if up to date."""
+    step ids) and what they depend on; `force` re-runs the selected steps even if up to date. The results
+    folder is locked while it runs (`srlib.pipeline.lock`): a second run on it fails at once."""
     profile = absolute_profile(profile)
     steps = plan(profile, scales, results_dir=results_dir, data_dir=data_dir, mirror=mirror)
     selected = order_steps(steps, only)
@@ -238,8 +259,9 @@ def run_pipeline(
     targets = [s.id for s in selected if only is None or s.id in only or s.notebook in only]
     timeout = CELL_TIMEOUTS.get(name, 3600) if cell_timeout is None else cell_timeout
     runner, _ = make_runner(
-        profile, results_dir, kernel=kernel, cell_timeout=timeout, log=log, progress_bar=progress_bar,
-        provenance_extra=lambda: pipeline_provenance(profile, root, selected),
+        profile, results_dir, data_dir=data_dir, mirror=mirror, kernel=kernel, cell_timeout=timeout, log=log,
+        progress_bar=progress_bar, provenance_extra=lambda: pipeline_provenance(profile, root, selected),
     )  # fmt: skip
-    log(f"replicate: profile {name}, scales {list(scales)}, {len(selected)} steps, results in {root}")
-    return runner.run(selected, force=targets if force else ())
+    with ResultsLock(root):  # one writer per results folder
+        log(f"replicate: profile {name}, scales {list(scales)}, {len(selected)} steps, results in {root}")
+        return runner.run(selected, force=targets if force else ())

@@ -27,7 +27,7 @@ from typing import Any
 from srlib.core import atomic, paths
 from srlib.core.provenance import device_info, git_state, package_versions
 from srlib.pipeline.kernel import KERNEL_NAME, ensure_kernel
-from srlib.pipeline.keys import Hasher, SourceIndex
+from srlib.pipeline.keys import Hasher, SourceIndex, changes, portable
 from srlib.pipeline.params import NOTEBOOK_PARAMS, check_params
 
 
@@ -132,7 +132,9 @@ class Runner:
     """Executes steps with papermill into `<root>/notebooks/`, records them in `<root>/steps/`.
 
     `cell_timeout` is papermill's per-cell limit in seconds (None = none). `log` receives progress lines.
-    `package_dir` is the srlib source the keys hash (each notebook's import closure in it).
+    `package_dir` is the srlib source the keys hash (each notebook's import closure in it). `anchors` name
+    folders (data, checkout, ...) whose paths keys and records store as `<name>/...`, like the results
+    folder itself (`<results>/...`): a results folder copied or cloned elsewhere stays up to date.
     """
 
     notebooks_dir: Path
@@ -144,8 +146,10 @@ class Runner:
     progress_bar: bool = False
     provenance_extra: Callable[[], dict[str, Any]] | None = None
     package_dir: Path = paths.PACKAGE_DIR
+    anchors: Mapping[str, Path] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.anchors = {"srlib": self.package_dir, **self.anchors, "results": self.root}
         self.hasher = Hasher()
         self.sources = SourceIndex(self.package_dir, self.hasher)
         self._modules: dict[Path, set[str]] = {}
@@ -174,10 +178,14 @@ class Runner:
             raise StepFailed(f"step {step.id}: input(s) missing: {', '.join(missing)}")
         return {
             "notebook": self.hasher.file(self.notebook_path(step)),
-            "params": step.params,
-            "inputs": {str(p): self.hasher.tree(p) for p in step.inputs},
+            "params": self.portable(step.params),
+            "inputs": {self.portable(p): self.hasher.tree(p) for p in step.inputs},
             "srlib": self.sources.digest(self.modules(step)),
         }
+
+    def portable(self, value: Any) -> Any:
+        """`value` with absolute paths under the anchors written as `<anchor>/...` (keys.portable)."""
+        return portable(value, self.anchors)
 
     def key(self, step: Step) -> str:
         """The content hash that decides whether `step` must run again."""
@@ -194,7 +202,7 @@ class Runner:
         """Hashes of the step's outputs, or None if one is missing."""
         if not all(p.exists() for p in step.outputs):
             return None
-        return {str(p): self.hasher.tree(p) for p in step.outputs}
+        return {self.portable(p): self.hasher.tree(p) for p in step.outputs}
 
     def up_to_date(self, step: Step, key: str) -> bool:
         rec = self.record(step)
@@ -205,6 +213,34 @@ class Runner:
             and self.executed_path(step).exists()
             and rec.get("outputs") == self._outputs(step)
         )
+
+    def explain(self, step: Step) -> str:
+        """ "up to date", or "to run: <why>" (never ran, failed, which input / parameter / srlib file /
+        output changed): what `srlib replicate --list` prints."""
+        try:
+            payload = self.key_payload(step)
+        except StepFailed as exc:
+            return f"to run: {str(exc).split(': ', 1)[-1]} (not produced yet)"
+        rec = self.record(step)
+        if rec is None:
+            return "to run: never ran here"
+        if rec.get("status") != "ok":
+            return f"to run: its last run {rec.get('status')}"
+        reasons = []
+        if "key_parts" in rec:
+            reasons += changes(rec["key_parts"], payload)
+        elif rec.get("key") != self.key(step):
+            reasons.append("its record is from an older srlib (no key parts)")
+        if not self.executed_path(step).exists():
+            reasons.append("the executed notebook is missing")
+        outputs = self._outputs(step)
+        if outputs is None:
+            missing = [self.portable(p) for p in step.outputs if not p.exists()]
+            reasons.append(f"output(s) {', '.join(missing)} missing")
+        elif outputs != rec.get("outputs"):
+            old = rec.get("outputs") or {}
+            reasons.append(f"output(s) {', '.join(k for k in outputs if old.get(k) != outputs[k])} changed")
+        return "to run: " + "; ".join(reasons) if reasons else "up to date"
 
     def _estimate(self, pending: list[Step], known: list[tuple[str, float]]) -> float | None:
         """Seconds left: each pending step's wall time when it last succeeded, else the mean of the `known`
@@ -345,11 +381,12 @@ class Runner:
             "notebook": f"{step.notebook}.ipynb",
             "status": status,
             "key": key,
-            "params": step.params,
+            "params": self.portable(step.params),
             "wall_s": round(wall, 3),
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "executed_notebook": str(self.executed_path(step)),
+            "executed_notebook": self.executed_path(step).relative_to(self.root).as_posix(),
             "srlib_modules": sorted(self.modules(step)),
+            "key_parts": self.key_payload(step),
             **extra,
         }
         atomic.write_text(self.record_path(step), json.dumps(rec, indent=2, default=str) + "\n")
@@ -377,7 +414,7 @@ class Runner:
             "cell_timeout_s": self.cell_timeout,
             "seeds": {sid: r["params"]["seed"] for sid, r in steps.items() if "seed" in r.get("params", {})},
             "steps": steps,
-            **(self.provenance_extra() if self.provenance_extra else {}),
+            **self.portable(self.provenance_extra() if self.provenance_extra else {}),
         }
         path = self.root / "provenance.json"
         atomic.write_text(path, json.dumps(prov, indent=2, default=str) + "\n")

@@ -200,12 +200,14 @@ class Runs:
         return train(spec.model, spec.scale, self.profile, opts, out, resume=resume, data_dir=self.data_dir)
 
     def trained_weights(self, spec: RunSpec) -> Path | None:
-        """The weights file the finished run of `spec` exported, or None if it has not finished."""
+        """The weights file the finished run of `spec` exported, or None if it has not finished (summary.json
+        paths are relative to the run folder, so a copied results folder counts as finished)."""
+        from srlib.train.summary import TrainSummary
+
         try:
-            summary = json.loads(self.summary_path(spec).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            weights = Path(TrainSummary.read(self.summary_path(spec)).weights)
+        except (OSError, ValueError, TypeError):
             return None
-        weights = Path(summary.get("weights", ""))
         return weights if weights.is_file() else None
 
     def weights(self, spec: RunSpec, *, train_missing: bool = False) -> Path:
@@ -264,9 +266,18 @@ class Runs:
         """Evaluate `spec` on `sets` (the profile's declared image subsets applied) and write the per-image
         rows to `out_csv` (default `eval_csv(spec)`, set means beside it); returns the rows. A learned model
         uses `weights`, else its run's exported weights."""
+        import pandas as pd
+
+        from srlib.core.coverage import CELL_COLUMNS, check_frame
         from srlib.evaluation import evaluate
         from srlib.train import eval_plan
 
+        out = opt_path(out_csv) or self.eval_csv(spec)
+        sets = list(sets)
+        planned = pd.DataFrame(
+            [{"model": spec.label, "scale": spec.scale, "set": s} for s in sets], columns=list(CELL_COLUMNS)
+        )
+        check_frame(out, planned)  # before any work: never replace an evaluation with one of fewer sets
         model: Any = spec.model.lower()
         if spec.learned:
             path = opt_path(weights) or self.weights(spec, train_missing=train_missing)
@@ -279,9 +290,9 @@ class Runs:
         return evaluate(
             model,
             [spec.scale],
-            list(sets),
+            sets,
             data_dir=self.data_dir,
-            out_csv=opt_path(out_csv) or self.eval_csv(spec),
+            out_csv=out,
             progress=False,
             name=spec.label,
             max_images=eval_plan(self.profile, spec.model)["max_images"],
@@ -327,9 +338,11 @@ class Runs:
     def write_data_record(self, sets: Iterable[str], data_dir: PathLike | None = None) -> Path:
         """`data.json`: per set, the number of files and one sha256 over their names and hashes (the data
         hashes provenance.json reports, and an input of every training step)."""
+        from srlib.core.coverage import check_json
         from srlib.weights import training_data_hashes
 
         where = opt_path(data_dir) or self.data_dir or paths.data_dir()
-        record = {"data_dir": str(where), "sets": training_data_hashes(list(sets), where)}
+        record = {"sets": training_data_hashes(list(sets), where)}  # no path: the same data anywhere
+        check_json(self.data_record, "sets", record["sets"])
         atomic.write_text(self.data_record, json.dumps(record, indent=2) + "\n")
         return self.data_record

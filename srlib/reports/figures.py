@@ -11,6 +11,7 @@ picks the same region and no method is favoured.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,16 +22,39 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from srlib.core import atomic
+from srlib.core.coverage import check_lists
 
 Box = tuple[int, int, int, int]  # top, left, height, width (HR pixels)
+COVERS_KEY = "srlib-covers"  # PNG text chunk: what a figure shows (scales, models)
 
 
-def save(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Path:
-    """Write `fig` as a PNG atomically; returns the path."""
+def save(
+    fig: Figure,
+    path: str | os.PathLike[str],
+    dpi: int = 120,
+    covers: Mapping[str, Sequence[Any]] | None = None,
+) -> Path:
+    """Write `fig` as a PNG atomically; returns the path. `covers` ({"scales": [2, 3, 4], "models": [...]})
+    is stored in the PNG; a figure there that covers more is not replaced (srlib.core.coverage)."""
     path = Path(path)
+    metadata = {}
+    if covers is not None:
+        check_lists(path, _covers(path), covers)
+        metadata[COVERS_KEY] = json.dumps({k: list(v) for k, v in covers.items()})
     with atomic.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi)
+        fig.savefig(tmp, format="png", dpi=dpi, metadata=metadata)
     return path
+
+
+def _covers(path: Path) -> dict[str, Any]:
+    """What a PNG written by `save` covers (empty for other files)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return json.loads(image.text.get(COVERS_KEY, "{}"))
+    except (OSError, ValueError, AttributeError):
+        return {}
 
 
 def pick_crop(hr: np.ndarray, size: int, margin: int = 0, step: int = 4) -> Box:

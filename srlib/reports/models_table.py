@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from srlib.core.atomic import write_text
+from srlib.core.coverage import check_frame
 from srlib.core.paper import ABLATION_FLAGS, SCALES, TABLE1
 from srlib.models import build_model, model_names
 from srlib.models.complexity import count_macs, count_parameters, lr_size
@@ -141,6 +142,7 @@ def write_models_table(
     table = complexity_table(scales=scales, out_hw=out_hw, options=merged, include_mlrn=include_mlrn)
     out = Path(out_dir)
     csv_path, md_path = out / "models.csv", out / "models.md"
+    check_frame(csv_path, table, ("model", "variant", "scale"))  # never replace with fewer scales or models
     write_text(csv_path, table.to_csv(index=False, float_format="%.4f"))
     caption = f"Model sizes of the training profile `{prof.get('name', profile)}`.\n\n" if prof else ""
     title = f"# Model complexity ({out_hw[1]}x{out_hw[0]} output)\n\n" + caption

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from srlib.core import atomic
+from srlib.core.coverage import check_frame
 from srlib.core.paper import (
     DISPLAY_NAMES,
     TABLE1,
@@ -275,9 +276,11 @@ def render_table1(frame: pd.DataFrame, caption_text: str) -> tuple[str, str]:
 
 
 def write_table(frame: pd.DataFrame, stem: str | os.PathLike[str], markdown: str, latex: str) -> list[Path]:
-    """Write `<stem>.csv` (the long frame, full precision), `<stem>.md` and `<stem>.tex`, each atomically."""
+    """Write `<stem>.csv` (the long frame, full precision), `<stem>.md` and `<stem>.tex`, each atomically;
+    refused (CoverageError) when the table there covers a (model, scale, set) this one lacks."""
     stem = Path(stem)
     out = [stem.with_suffix(".csv"), stem.with_suffix(".md"), stem.with_suffix(".tex")]
+    check_frame(out[0], frame)
     atomic.write_text(out[0], frame.to_csv(index=False))
     atomic.write_text(out[1], markdown)
     atomic.write_text(out[2], latex)

@@ -70,9 +70,9 @@ def _check_existing(out_dir: Path, cfg: RunConfig, resume: bool) -> TrainSummary
             )
     summary_path = out_dir / "summary.json"
     if summary_path.is_file():
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        if summary.get("config_hash") == chash and Path(summary["weights"]).is_file():
-            return TrainSummary.from_dict(summary)
+        summary = TrainSummary.read(summary_path)
+        if summary.config_hash == chash and Path(summary.weights).is_file():
+            return summary
     return None
 
 

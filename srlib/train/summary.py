@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,11 +41,47 @@ class TrainSummary:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def to_file(self) -> dict[str, Any]:
+        """summary.json's content: the paths relative to the run folder (`weights: "mlrn_x2.pt"`), so a run
+        folder copied or cloned elsewhere still counts as finished."""
+        data = self.to_dict()
+        base = Path(self.out_dir)
+        for key in PATH_FIELDS:
+            data[key] = _relative(Path(data[key]), base)
+        return data
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainSummary:
         """From summary.json; keys this version no longer writes (an older run's `plot`) are ignored."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> TrainSummary:
+        """A summary.json with its paths resolved against the folder it is in. An older summary stores the
+        absolute paths of the machine that wrote it; where those do not exist, the file of that name in the
+        run folder is meant."""
+        path = Path(path)
+        data = json.loads(path.read_text(encoding="utf-8"))
+        base = path.parent
+        for key in PATH_FIELDS:
+            value = Path(str(data.get(key, "")))
+            if key == "out_dir" or not value.is_absolute():
+                data[key] = str(base if key == "out_dir" else base / value)
+            elif not value.exists():
+                data[key] = str(base / value.name)
+        return cls.from_dict(data)
+
+
+# The TrainSummary fields that are paths (stored relative to the run folder).
+PATH_FIELDS: tuple[str, ...] = ("out_dir", "weights", "card", "log", "log_csv")
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def model_card(

@@ -243,7 +243,7 @@ class Trainer:
         summary = self.export(self._elapsed()) if self.info.is_main else None
         dd.barrier(self.info)
         if summary is None:  # other ranks read what rank 0 wrote
-            summary = TrainSummary.from_dict(json.loads((self.out / "summary.json").read_text("utf-8")))
+            summary = TrainSummary.read(self.out / "summary.json")
         return summary
 
     def _prepare_step(self) -> None:
@@ -427,7 +427,7 @@ class Trainer:
         card_path = save_weights(self.net, weights_path, card)
         self.log.write_csv(self.out / "log.csv")
         summary = self._summary(weights_path, card_path, metrics, wall)
-        atomic.write_text(self.out / "summary.json", json.dumps(summary.to_dict(), indent=2) + "\n")
+        atomic.write_text(self.out / "summary.json", json.dumps(summary.to_file(), indent=2) + "\n")
         return summary
 
     def _load_exported(self) -> str:
