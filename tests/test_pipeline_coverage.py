@@ -131,7 +131,7 @@ def test_a_partial_replicate_does_not_replace_the_full_table(tmp_path):
          str(root), "--data-dir", str(data), "--only", "04_table2"],
         cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
-    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.returncode == 2, done.stdout + done.stderr
     assert "[1/" in done.stdout and "up to date, skipped" in done.stdout, done.stdout
     assert "04_table2 failed" in done.stderr and "lacks scale 3, 4" in done.stderr, done.stderr
     assert (root / "table2.csv").read_text() == before

@@ -45,7 +45,7 @@ def test_a_second_replicate_on_a_locked_folder_exits_with_one_line(tmp_path: Pat
              "--results", str(tmp_path), "--only", "00_data"],
             cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300, check=False,
         )  # fmt: skip
-        assert second.returncode == 1, second.stdout + second.stderr
+        assert second.returncode == 2, second.stdout + second.stderr
         lines = second.stderr.strip().splitlines()
         assert len(lines) == 1 and f"being written by process {holder.pid}" in lines[0], second.stderr
         assert not (tmp_path / "steps").exists()  # it ran nothing

@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 
+from srlib.core.errors import SrlibError
 from srlib.core.paper import SCALES
 
 
@@ -91,7 +92,6 @@ def run(args: argparse.Namespace) -> int:
     from srlib.core.coverage import OVERWRITE_ENV
     from srlib.pipeline.kernel import KernelError
     from srlib.pipeline.lock import LockedError
-    from srlib.pipeline.params import ParameterError
     from srlib.pipeline.plan import run_pipeline
     from srlib.pipeline.runner import StepFailed
 
@@ -112,10 +112,13 @@ def run(args: argparse.Namespace) -> int:
             kernel=args.kernel,
             progress_bar=sys.stderr.isatty(),
         )
-    except (StepFailed, KernelError, ParameterError, LockedError, ValueError, FileNotFoundError) as exc:
-        print(f"srlib replicate: {exc}", file=sys.stderr)
-        return 1
+    except (StepFailed, KernelError, LockedError) as exc:  # ValueErrors and srlib errors: one line, srlib.cli
+        raise ReplicateError(str(exc)) from exc
     except KeyboardInterrupt:
         print("srlib replicate: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
     return 0
+
+
+class ReplicateError(SrlibError):
+    """A step failed, the kernel could not start, or another replicate holds the results folder."""

@@ -20,11 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from srlib.core import atomic, paths
-from srlib.core.paper import ABLATION_FLAGS, DISPLAY_NAMES, TABLE2_MODELS
+from srlib.core.paper import ABLATION_FLAGS, DISPLAY_NAMES, TABLE2_MODELS, variant_label
 
 LEARNED_MODELS: tuple[str, ...] = tuple(m for m in TABLE2_MODELS if m != "bicubic")
-_FLAG_ABBREV = {"non_local": "nl", "second_order": "so", "multi_scale": "ms"}
-
 PathLike = str | os.PathLike[str]
 
 
@@ -76,9 +74,7 @@ class RunSpec:
     @property
     def label(self) -> str:
         """The model column of evaluation rows: `mlrn`, `mlrn-nl`, `bicubic`, ..."""
-        flags = self.flags
-        on = [_FLAG_ABBREV[k] for k, v in flags.items() if v]
-        return self.model.lower() + ("" if all(flags.values()) else "-" + "-".join(on))
+        return variant_label(self.model, self.flags)
 
     def overrides(self) -> dict[str, Any]:
         """Profile overrides that select this variant (none for a full model)."""
