@@ -1,0 +1,93 @@
+"""`srlib replicate --devices`: the scheduler's dependency order and failure propagation (fake jobs, no
+papermill), the device each kernel is given, and a real smoke run on `--devices cpu cpu` whose means equal a
+sequential run's bit for bit."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from srlib.pipeline.schedule import run_scheduled
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    after: tuple[str, ...] = ()
+
+
+# a -> (b, c) -> d; e independent; f after e
+JOBS = [Job("a"), Job("b", ("a",)), Job("c", ("a",)), Job("e"), Job("d", ("b", "c")), Job("f", ("e",))]
+
+
+def _recorder(devices: list[str], fail: set[str] = frozenset(), sleep: float = 0.05):
+    """run_one that logs (start, end, id, device) and checks no device runs more jobs than it is listed."""
+    lock, events, busy = threading.Lock(), [], []
+
+    def run_one(job: Job, device: str) -> str:
+        with lock:
+            assert busy.count(device) < devices.count(device), f"{device} given too many jobs at once"
+            busy.append(device)
+            events.append(("start", job.id, device))
+        time.sleep(sleep)
+        with lock:
+            busy.remove(device)
+            events.append(("end", job.id, device))
+        if job.id in fail:
+            raise RuntimeError(f"{job.id} broke")
+        return f"{job.id}@{device}"
+
+    return run_one, events
+
+
+def test_jobs_start_only_after_their_dependencies_and_at_most_one_per_device():
+    run_one, events = _recorder(["d0", "d1"])
+    outcome = run_scheduled(JOBS, ["d0", "d1"], run_one)
+    assert set(outcome.results) == {j.id for j in JOBS} and not outcome.failures and not outcome.blocked
+    order = [(kind, job) for kind, job, _ in events]
+    for job in JOBS:
+        for dep in job.after:
+            assert order.index(("end", dep)) < order.index(("start", job.id)), (dep, job.id, order)
+    # two devices: at most two jobs overlap, and some do (a and e start together)
+    running, peak = 0, 0
+    for kind, _, _ in events:
+        running += 1 if kind == "start" else -1
+        peak = max(peak, running)
+    assert peak == 2
+    assert {events[0][1], events[1][1]} == {"a", "e"}
+
+
+def test_a_failure_stops_its_dependents_and_independent_jobs_go_on():
+    run_one, events = _recorder(["cpu", "cpu"], fail={"b"})
+    outcome = run_scheduled(JOBS, ["cpu", "cpu"], run_one)  # a device may repeat
+    assert set(outcome.failures) == {"b"} and "b broke" in str(outcome.failures["b"])
+    assert outcome.blocked == ["d"]
+    assert set(outcome.results) == {"a", "c", "e", "f"}
+    assert all(job != "d" for _, job, _ in events)
+
+
+def test_one_device_runs_the_jobs_in_the_given_order():
+    run_one, events = _recorder(["cpu"], sleep=0)
+    run_scheduled(JOBS, ["cpu"], run_one)
+    assert [job for kind, job, _ in events if kind == "start"] == [j.id for j in JOBS]
+    with pytest.raises(ValueError, match="at least one device"):
+        run_scheduled(JOBS, [], run_one)
+
+
+def test_auto_means_the_device_the_pipeline_gave(monkeypatch):
+    from srlib.core.device import DEVICE_ENV, DeviceError, resolve_device
+
+    monkeypatch.setenv(DEVICE_ENV, "cpu")
+    assert resolve_device("auto").type == "cpu"
+    monkeypatch.setenv(DEVICE_ENV, "cuda:99")
+    with pytest.raises(DeviceError, match="cuda:99"):
+        resolve_device("auto")
+    assert resolve_device("cpu").type == "cpu"  # an explicit device wins
+    monkeypatch.delenv(DEVICE_ENV)
+    assert resolve_device("auto") == resolve_device(None)
