@@ -4,6 +4,7 @@ sequential run's bit for bit."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -91,3 +92,45 @@ def test_auto_means_the_device_the_pipeline_gave(monkeypatch):
     assert resolve_device("cpu").type == "cpu"  # an explicit device wins
     monkeypatch.delenv(DEVICE_ENV)
     assert resolve_device("auto") == resolve_device(None)
+
+
+ONLY = ["02_evaluate-srcnn-x2", "02_evaluate-vdsr-x2"]  # with what they need: 00_data and two trainings
+
+
+def _replicate(root: Path, data: Path, mirror: Path, devices: list[str] | None) -> list[str]:
+    from srlib.pipeline.plan import run_pipeline
+
+    lines: list[str] = []
+    run_pipeline("smoke", [2], only=ONLY, results_dir=root, data_dir=data, mirror=mirror, devices=devices,
+                 log=lines.append)  # fmt: skip
+    return lines
+
+
+@pytest.mark.slow
+def test_two_cpu_slots_give_the_sequential_run_s_results_bit_for_bit(tmp_path, mirror_dir, monkeypatch):
+    """`--devices cpu cpu` on a smoke plan (two trainings, their evaluations) == the sequential run. Both
+    keep torch's default thread count: CPU numerics depend on it (docs/benchmarks.md)."""
+    from srlib.core.device import DEVICE_ENV
+    from srlib.core.provenance import sha256_file
+
+    monkeypatch.delenv(DEVICE_ENV, raising=False)
+    monkeypatch.delenv("SRLIB_RESULTS", raising=False)
+    monkeypatch.setenv("PYTHONPATH", str(REPO))  # the kernels import this checkout's srlib
+    data = tmp_path / "data"
+    seq, par = tmp_path / "sequential", tmp_path / "devices"
+    _replicate(seq, data, mirror_dir, None)
+    lines = _replicate(par, data, mirror_dir, ["cpu", "cpu"])
+
+    # both trainings ran at once: the second started before the first was done
+    started = next(i for i, line in enumerate(lines) if "01_train-vdsr-x2: running" in line)
+    finished = next(i for i, line in enumerate(lines) if "01_train-srcnn-x2: done" in line)
+    assert started < finished and "on cpu" in lines[started], lines
+    for name in ("srcnn-x2", "vdsr-x2"):
+        for csv in (f"eval/{name}.csv", f"eval/{name}_means.csv"):
+            assert (par / csv).read_bytes() == (seq / csv).read_bytes(), csv
+        weights = sorted((seq / "runs" / name).glob("*.pt")) + sorted((seq / "runs" / name).glob("*.pth"))
+        for w in weights:
+            assert sha256_file(par / w.relative_to(seq)) == sha256_file(w), w
+    rec = json.loads((par / "steps" / "01_train-vdsr-x2.json").read_text())
+    assert rec["status"] == "ok" and rec["device"] == "cpu"
+    assert "device" not in json.loads((seq / "steps" / "01_train-vdsr-x2.json").read_text())
