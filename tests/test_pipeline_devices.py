@@ -134,3 +134,32 @@ def test_two_cpu_slots_give_the_sequential_run_s_results_bit_for_bit(tmp_path, m
     rec = json.loads((par / "steps" / "01_train-vdsr-x2.json").read_text())
     assert rec["status"] == "ok" and rec["device"] == "cpu"
     assert "device" not in json.loads((seq / "steps" / "01_train-vdsr-x2.json").read_text())
+
+
+def test_the_runner_reports_every_failure_and_what_it_blocked(tmp_path, monkeypatch):
+    """Runner.run_on_devices with a fake step execution: failures in one StepFailed, dependents not run."""
+    from srlib.pipeline.runner import Runner, Step, StepFailed, _RunState
+
+    steps = [Step("a", "t", {}), Step("b", "t", {}, after=("a",)), Step("c", "t", {}), Step("d", "t", {})]
+    runner = Runner(tmp_path, tmp_path / "res", log=lambda line: None)
+    ran: list[tuple[str, str | None]] = []
+
+    def fake_step(state, k, step, device):
+        ran.append((step.id, device))
+        if step.id in ("a", "c"):
+            raise StepFailed(f"step {step.id} failed in cell 3")
+        return {"step": step.id}
+
+    monkeypatch.setattr(runner, "_step", fake_step)
+    state = _RunState(steps, set(), time.monotonic(), [], 2)
+    with pytest.raises(StepFailed) as err:
+        runner.run_on_devices(state, ["cuda:0", "cuda:1"])
+    lines = str(err.value).splitlines()
+    assert lines == ["step a failed in cell 3", "step c failed in cell 3",
+                     "not run (a step they depend on failed): b"]  # fmt: skip
+    assert sorted(s for s, _ in ran) == ["a", "c", "d"] and ran[:2] == [("a", "cuda:0"), ("c", "cuda:1")]
+
+    ok = [Step("x", "t", {}), Step("y", "t", {}, after=("x",))]
+    monkeypatch.setattr(runner, "_step", lambda state, k, step, device: {"step": step.id, "k": k})
+    records = runner.run_on_devices(_RunState(ok, set(), time.monotonic(), [], 2), ["cpu", "cpu"])
+    assert records == {"x": {"step": "x", "k": 1}, "y": {"step": "y", "k": 2}}

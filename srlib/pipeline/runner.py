@@ -321,10 +321,11 @@ class Runner:
             (exc,) = outcome.failures.values()
             raise exc
         if outcome.failures:
-            for exc in outcome.failures.values():
+            failed = [outcome.failures[s.id] for s in state.steps if s.id in outcome.failures]  # plan order
+            for exc in failed:
                 if not isinstance(exc, StepFailed):
                     raise exc
-            lines = [str(exc) for exc in outcome.failures.values()]
+            lines = [str(exc) for exc in failed]
             if outcome.blocked:
                 lines.append(f"not run (a step they depend on failed): {', '.join(outcome.blocked)}")
             raise StepFailed("\n".join(lines))
