@@ -42,16 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(refused otherwise; same as SRLIB_OVERWRITE=1)",
     )  # fmt: skip
     parser.add_argument(
-        "--list",
-        action="store_true",
+        "--list", action="store_true",
         help="print the planned steps and their state (up to date, or why it would run); run nothing",
-    )
+    )  # fmt: skip
     parser.add_argument(
-        "--results",
-        default="",
-        metavar="DIR",
+        "--results", default="", metavar="DIR",
         help="results folder of this profile (default: <results>/<profile>, $SRLIB_RESULTS)",
-    )
+    )  # fmt: skip
     parser.add_argument(
         "--data-dir", default="", metavar="DIR", help="data folder (default: $SRLIB_DATA or data/)"
     )
@@ -64,6 +61,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cell-timeout", type=float, default=None, metavar="SECONDS",
         help="papermill's per-cell time limit (default per profile: smoke 900, quick 10800, paper 14 days)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--devices", nargs="+", metavar="DEV",
+        help="run independent trainings and evaluations concurrently, at most one per device, in "
+        "dependency order (e.g. --devices cuda:0 cuda:1; a device may repeat: --devices cpu cpu); each "
+        "notebook gets its device as $SRLIB_DEVICE; seeded, so the results equal a sequential run's; a "
+        "failed step stops only the steps that depend on it (default: one step at a time, on the profile's "
+        "device)",
     )  # fmt: skip
     parser.add_argument(
         "--kernel",
@@ -110,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
             mirror=args.mirror,
             cell_timeout=args.cell_timeout,
             kernel=args.kernel,
-            progress_bar=sys.stderr.isatty(),
+            progress_bar=sys.stderr.isatty() and not args.devices,
+            devices=args.devices,
         )
     except (StepFailed, KernelError, LockedError) as exc:  # ValueErrors and srlib errors: one line, srlib.cli
         raise ReplicateError(str(exc)) from exc

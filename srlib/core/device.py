@@ -2,18 +2,23 @@
 
 Every command (and `srlib.train`, `srlib.evaluation`) calls it, so an unavailable device is refused the same
 way everywhere, with one line that says what this machine has ("available: cpu, cuda:0 (NVIDIA H200)")
-instead of torch's `AssertionError: Torch not compiled with CUDA enabled` deep inside a model. `auto` is CUDA
-when available, else the CPU; MPS (Apple GPUs) is used only when asked for (`--device mps`), because not
+instead of torch's `AssertionError: Torch not compiled with CUDA enabled` deep inside a model. `auto` is
+`$SRLIB_DEVICE` when set (how `srlib replicate --devices` hands each notebook kernel its own device), else
+CUDA when available, else the CPU; MPS (Apple GPUs) is used only when asked for (`--device mps`), because not
 every operation of the models is implemented there.
 """
 
 from __future__ import annotations
+
+import os
 
 import torch
 
 from srlib.core.errors import SrlibError
 
 KNOWN_TYPES = ("cpu", "cuda", "mps")
+# What `auto` means when set: the device `srlib replicate --devices` gave this process (a notebook kernel).
+DEVICE_ENV = "SRLIB_DEVICE"
 
 
 class DeviceError(SrlibError, ValueError):
@@ -57,14 +62,23 @@ def _cuda(spec: str, index: int | None) -> torch.device:
     return torch.device("cuda", index)
 
 
+def device_override() -> str | None:
+    """`$SRLIB_DEVICE` (stripped), or None when unset or empty: the device a pipeline step was given."""
+    value = os.environ.get(DEVICE_ENV, "").strip()
+    return value if value and value.lower() != "auto" else None
+
+
 def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
-    """The torch.device for `spec`: "auto"/None (CUDA if available, else CPU), "cpu", "cuda", "cuda:N", "mps".
+    """The torch.device for `spec`: "auto"/None ($SRLIB_DEVICE if set, else CUDA if available, else CPU),
+    "cpu", "cuda", "cuda:N", "mps".
 
     Raises DeviceError (a ValueError) naming the devices available here when `spec` is malformed or absent.
     """
     if isinstance(spec, torch.device):
         spec = str(spec)
     text = "auto" if spec is None else str(spec).strip().lower()
+    if text == "auto" and device_override() is not None:
+        return resolve_device(device_override())
     if text == "auto":
         return torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
     try:

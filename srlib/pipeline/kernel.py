@@ -60,3 +60,22 @@ def ensure_kernel(name: str = KERNEL_NAME, prefix: str | None = None) -> str:
                 "(and remove a stale user-level copy with `jupyter kernelspec remove`)"
             )
     return spec.resource_dir
+
+
+def kernel_env(extra: dict[str, str]) -> type:
+    """A kernel manager class whose kernels start with `extra` added to this process's environment.
+
+    Why a class: papermill passes engine keyword arguments on as nbclient traits, and `kernel_manager_class`
+    is the one that reaches the kernel's start (`start_kernel(env=...)`). Changing `os.environ` instead would
+    race between steps started concurrently from threads (srlib.pipeline.schedule).
+    """
+    import os
+
+    from jupyter_client import AsyncKernelManager
+
+    class _EnvKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw: Any) -> None:
+            kw["env"] = {**(kw.get("env") or os.environ), **extra}
+            await super().start_kernel(**kw)
+
+    return _EnvKernelManager

@@ -247,10 +247,16 @@ def run_pipeline(
     kernel: str = KERNEL_NAME,
     progress_bar: bool = False,
     log: Callable[[str], None] = lambda line: print(line, flush=True),
+    devices: Sequence[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Plan and run the replication (see `plan`); `only` restricts it to the named steps (notebook names or
-    step ids) and what they depend on; `force` re-runs the selected steps even if up to date. The results
-    folder is locked while it runs (`srlib.pipeline.lock`): a second run on it fails at once."""
+    step ids) and what they depend on; `force` re-runs the selected steps even if up to date. With `devices`
+    independent steps run concurrently, one per device (Runner.run_on_devices). The results folder is
+    locked while it runs (`srlib.pipeline.lock`): a second run on it fails at once."""
+    from srlib.core.device import resolve_device
+
+    for device in devices or ():
+        resolve_device(device)  # an absent GPU fails here, in one line, before any step starts
     profile = absolute_profile(profile)
     steps = plan(profile, scales, results_dir=results_dir, data_dir=data_dir, mirror=mirror)
     selected = order_steps(steps, only)
@@ -263,5 +269,6 @@ def run_pipeline(
         progress_bar=progress_bar, provenance_extra=lambda: pipeline_provenance(profile, root, selected),
     )  # fmt: skip
     with ResultsLock(root):  # one writer per results folder
-        log(f"replicate: profile {name}, scales {list(scales)}, {len(selected)} steps, results in {root}")
-        return runner.run(selected, force=targets if force else ())
+        on = f", on {' '.join(devices)}" if devices else ""
+        log(f"replicate: profile {name}, scales {list(scales)}, {len(selected)} steps{on}, results in {root}")
+        return runner.run(selected, force=targets if force else (), devices=devices)

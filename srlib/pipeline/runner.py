@@ -17,16 +17,18 @@ import json
 import os
 import platform
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from srlib.core import atomic, paths
+from srlib.core.device import DEVICE_ENV
 from srlib.core.provenance import device_info, git_state, package_versions
-from srlib.pipeline.kernel import KERNEL_NAME, ensure_kernel
+from srlib.pipeline.kernel import KERNEL_NAME, ensure_kernel, kernel_env
 from srlib.pipeline.keys import Hasher, SourceIndex, changes, portable
 from srlib.pipeline.params import NOTEBOOK_PARAMS, check_params
 
@@ -128,6 +130,19 @@ def _environment() -> dict[str, Any]:
 
 
 @dataclass
+class _RunState:
+    """One `Runner.run`: its steps, forced ids, start time, (notebook, wall) pairs known, the ids finished
+    so far and how many steps run at once (for the estimate)."""
+
+    steps: list[Step]
+    force: set[str]
+    start: float
+    done: list[tuple[str, float]]
+    parallel: int = 1
+    finished: set[str] = field(default_factory=set)
+
+
+@dataclass
 class Runner:
     """Executes steps with papermill into `<root>/notebooks/`, records them in `<root>/steps/`.
 
@@ -154,6 +169,7 @@ class Runner:
         self.sources = SourceIndex(self.package_dir, self.hasher)
         self._modules: dict[Path, set[str]] = {}
         self._environment: dict[str, Any] | None = None
+        self._lock = threading.RLock()
 
     def notebook_path(self, step: Step) -> Path:
         return self.notebooks_dir / f"{step.notebook}.ipynb"
@@ -269,56 +285,97 @@ class Runner:
             if not self.notebook_path(step).is_file():
                 raise StepFailed(f"step {step.id}: notebook {self.notebook_path(step)} does not exist")
 
-    def run(self, steps: list[Step], force: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+    def run(
+        self, steps: list[Step], force: Iterable[str] = (), devices: Sequence[str] | None = None
+    ) -> dict[str, dict[str, Any]]:
         """Run `steps` (already ordered) and return their records; raises StepFailed at the first failure.
 
-        Step ids in `force` run even when up to date.
+        Step ids in `force` run even when up to date. With `devices` (e.g. ["cuda:0", "cuda:1"]), independent
+        steps run concurrently, one per device, each kernel with `$SRLIB_DEVICE` set to its device
+        (`run_on_devices`).
         """
-        force = set(force)
         self._check(steps)
         ensure_kernel(self.kernel)
-        start = time.monotonic()
+        # text progress bars: an executed notebook's widgets render only when trusted (srlib/core/progress.py)
+        os.environ.setdefault("SRLIB_PROGRESS", "text")
         # wall times known so far: recorded successes of these steps, then this run's steps as they finish
         done = [
             (s.notebook, float(r["wall_s"])) for s in steps if (r := self.record(s)) and r["status"] == "ok"
         ]
-        records: dict[str, dict[str, Any]] = {}
-        n = len(steps)
-        for k, step in enumerate(steps, 1):
-            key = self.key(step)
-            if step.id not in force and self.up_to_date(step, key):
-                self.log(f"[{k}/{n}] {step.id}: up to date, skipped")
-                records[step.id] = self.record(step) or {}
-                continue
-            left = self._estimate(steps[k - 1 :], done)
-            self.log(
-                f"[{k}/{n}] {step.id}: running {step.notebook}.ipynb "
-                f"(elapsed {fmt_duration(time.monotonic() - start)}, estimated left {fmt_duration(left)})"
-            )
-            records[step.id] = self._run_step(step, key, done)
-            self.log(f"[{k}/{n}] {step.id}: done in {fmt_duration(records[step.id]['wall_s'])}")
-        self.log(f"all {n} steps done in {fmt_duration(time.monotonic() - start)}")
+        state = _RunState(steps, set(force), time.monotonic(), done, len(devices) if devices else 1)
+        if devices:
+            records = self.run_on_devices(state, devices)
+        else:
+            records = {step.id: self._step(state, k, step, None) for k, step in enumerate(steps, 1)}
+        self.log(f"all {len(steps)} steps done in {fmt_duration(time.monotonic() - state.start)}")
         return records
 
-    def _run_step(self, step: Step, key: str, done: list[tuple[str, float]]) -> dict[str, Any]:
-        """Execute one step, check its outputs exist and record it."""
+    def run_on_devices(self, state: _RunState, devices: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """`state.steps` concurrently, one per device (srlib.pipeline.schedule); a failure stops its
+        dependents, independent steps go on, and every failure is reported in one StepFailed at the end."""
+        from srlib.pipeline.schedule import run_scheduled
+
+        index = {s.id: k for k, s in enumerate(state.steps, 1)}
+        outcome = run_scheduled(state.steps, devices, lambda s, d: self._step(state, index[s.id], s, d))
+        if len(outcome.failures) == 1 and not outcome.blocked:
+            (exc,) = outcome.failures.values()
+            raise exc
+        if outcome.failures:
+            failed = [outcome.failures[s.id] for s in state.steps if s.id in outcome.failures]  # plan order
+            for exc in failed:
+                if not isinstance(exc, StepFailed):
+                    raise exc
+            lines = [str(exc) for exc in failed]
+            if outcome.blocked:
+                lines.append(f"not run (a step they depend on failed): {', '.join(outcome.blocked)}")
+            raise StepFailed("\n".join(lines))
+        return {s.id: outcome.results[s.id] for s in state.steps}
+
+    def _step(self, state: _RunState, k: int, step: Step, device: str | None) -> dict[str, Any]:
+        """Skip `step` (the k-th of `state.steps`) if up to date, else run it (on `device` if given)."""
+        n = len(state.steps)
+        key = self.key(step)
+        if step.id not in state.force and self.up_to_date(step, key):
+            self.log(f"[{k}/{n}] {step.id}: up to date, skipped")
+            state.finished.add(step.id)
+            return self.record(step) or {}
+        pending = [s for s in state.steps[k - 1 :] if s.id not in state.finished]
+        left = self._estimate(pending, state.done)
+        left = None if left is None else left / min(state.parallel, max(len(pending), 1))
+        on = f" on {device}" if device else ""
+        elapsed = fmt_duration(time.monotonic() - state.start)
+        self.log(
+            f"[{k}/{n}] {step.id}: running {step.notebook}.ipynb{on} (elapsed {elapsed}, "
+            f"estimated left {fmt_duration(left)})"
+        )
+        record = self._run_step(step, key, state.done, device)
+        state.finished.add(step.id)
+        self.log(f"[{k}/{n}] {step.id}: done in {fmt_duration(record['wall_s'])}")
+        return record
+
+    def _run_step(
+        self, step: Step, key: str, done: list[tuple[str, float]], device: str | None = None
+    ) -> dict[str, Any]:
+        """Execute one step (with `$SRLIB_DEVICE` = `device` if given), check its outputs exist, record it."""
         t0 = time.monotonic()
-        self._execute(step, key)
+        extra = {"device": device} if device else {}
+        self._execute(step, key, device)
         wall = time.monotonic() - t0
         done.append((step.notebook, wall))
         outputs = self._outputs(step)
         if outputs is None:
             missing = [str(p) for p in step.outputs if not p.exists()]
-            self._write_record(step, key, "failed", wall, error=f"outputs missing: {missing}")
+            self._write_record(step, key, "failed", wall, error=f"outputs missing: {missing}", **extra)
             raise StepFailed(
                 f"step {step.id} ({step.notebook}.ipynb) produced no {', '.join(missing)}; "
                 f"executed copy: {self.executed_path(step)}"
             )
-        return self._write_record(step, key, "ok", wall, outputs=outputs)
+        return self._write_record(step, key, "ok", wall, outputs=outputs, **extra)
 
-    def _execute(self, step: Step, key: str) -> None:
+    def _execute(self, step: Step, key: str, device: str | None = None) -> None:
         """Run `step` into a hidden `.running` copy, renamed to the executed copy when it ends. Ctrl-C
-        (KeyboardInterrupt) passes through: the step keeps its previous record and a re-run resumes there."""
+        (KeyboardInterrupt) passes through: the step keeps its previous record and a re-run resumes there.
+        With `device`, the kernel starts with `$SRLIB_DEVICE` set to it (kernel_env)."""
         import papermill
         from papermill.exceptions import PapermillExecutionError
 
@@ -326,8 +383,7 @@ class Runner:
         final.parent.mkdir(parents=True, exist_ok=True)
         running = final.with_name(f".{final.stem}.running.ipynb")
         t0 = time.monotonic()
-        # text progress bars: an executed notebook's widgets render only when trusted (srlib/core/progress.py)
-        os.environ.setdefault("SRLIB_PROGRESS", "text")
+        env = {"kernel_manager_class": kernel_env({DEVICE_ENV: device})} if device else {}
         try:
             papermill.execute_notebook(
                 str(self.notebook_path(step)),
@@ -337,6 +393,7 @@ class Runner:
                 execution_timeout=self.cell_timeout,
                 progress_bar=self.progress_bar,
                 cwd=str(self.notebooks_dir),
+                **env,
             )
         except PapermillExecutionError as exc:
             where = (exc.cell_index, exc.exec_count, f"{exc.ename}: {exc.evalue}", exc.source)
@@ -389,8 +446,9 @@ class Runner:
             "key_parts": self.key_payload(step),
             **extra,
         }
-        atomic.write_text(self.record_path(step), json.dumps(rec, indent=2, default=str) + "\n")
-        self.write_provenance()
+        with self._lock:  # concurrent steps (run_on_devices): one writer of the records at a time
+            atomic.write_text(self.record_path(step), json.dumps(rec, indent=2, default=str) + "\n")
+            self.write_provenance()
         return rec
 
     def write_provenance(self) -> Path:

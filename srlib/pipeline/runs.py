@@ -261,10 +261,12 @@ class Runs:
     ) -> Any:
         """Evaluate `spec` on `sets` (the profile's declared image subsets applied) and write the per-image
         rows to `out_csv` (default `eval_csv(spec)`, set means beside it); returns the rows. A learned model
-        uses `weights`, else its run's exported weights."""
+        uses `weights`, else its run's exported weights. It runs on the CPU unless `$SRLIB_DEVICE` names a
+        device (`srlib replicate --devices` sets it per step)."""
         import pandas as pd
 
         from srlib.core.coverage import CELL_COLUMNS, check_frame
+        from srlib.core.device import device_override
         from srlib.evaluation import evaluate
         from srlib.train import eval_plan
 
@@ -291,6 +293,7 @@ class Runs:
             out_csv=out,
             progress=False,
             name=spec.label,
+            device=device_override(),
             max_images=eval_plan(self.profile, spec.model)["max_images"],
         )
 
