@@ -205,3 +205,12 @@ def test_legacy_grid_option_and_bad_region() -> None:
     for bad in ({"nl_region": 0}, {"nl_grid": 0}):
         with pytest.raises(ValueError, match="nl_"):
             _model(**bad)
+
+
+def test_quick_captions_state_the_region_size() -> None:
+    """Table captions print a profile's reductions: the quick ones name MLRN's non-local region size."""
+    from srlib.train.config import reductions
+
+    lines = reductions("quick", ["mlrn"])
+    assert any("regions of 8x8 LR pixels" in line for line in lines)
+    assert any("nl_region 8" in line for line in lines)

@@ -11,8 +11,9 @@
 
 The NL branch attends within regions of about `nl_region` x `nl_region` LR pixels, the same size on a
 training patch and on a test image (`nl_grid`, legacy: a fixed number of regions per side instead).
-Mixed precision: the mean shift, the image skip, the NL block and the SO statistics run in float32 under
-any autocast (`common.float32_island`), so the output is float32.
+Mixed precision: the mean shift, the image skip, the final 3x3 conv, the NL block and the SO statistics run
+in float32 under any autocast (`common.float32_island`), so the output is float32 (docs/paper-notes.md,
+"Mixed precision", has the measurements).
 
 Every size the paper leaves open is a keyword option; docs/paper-notes.md ("Model (MLRN)") gives the paper's
 wording and the reason for each default. Ablation switches (Table 1): `non_local=False` / `second_order=False`
