@@ -29,7 +29,7 @@ import pandas as pd
 
 from srlib.core import atomic, paths, provenance
 from srlib.core.paper import SCALES, published
-from srlib.core.protocol import AUTHORS, PROTOCOLS, STANDARD
+from srlib.core.protocol import AUTHORS, LAPSRN_GRAY, PROTOCOLS, STANDARD
 from srlib.evaluation import evaluate, set_means
 from srlib.released import RELEASE_NAMES, load_released, release, weights_sha256
 from srlib.reports.markdown import to_markdown
@@ -106,7 +106,9 @@ def provenance_record(
         "models": {m: {"title": release(m).title, "weights_sha256": weights_sha256(m)} for m in models},
         "sets": list(sets),
         "scales": [int(s) for s in scales],
-        "protocols": {"standard": STANDARD.summary} | {f"authors:{k}": v.summary for k, v in AUTHORS.items()},
+        "protocols": {"standard": STANDARD.summary}
+        | {f"authors:{k}": v.summary for k, v in AUTHORS.items()}
+        | {"authors:lapsrn, gray file at x3": LAPSRN_GRAY.summary},
         "git": state,
         "commit": provenance.commit_label(state),
         "packages": provenance.package_versions(),
