@@ -89,6 +89,7 @@ def prepare(
     from srlib.core.imresize import modcrop
 
     hr = modcrop(image, scale)
+    conventions = protocols.for_image(conventions, gray, scale)
     lr = protocols.degrade(hr, scale, conventions, gray)
     return EvalImage(set_name, name, scale, hr, lr, gray, source, conventions)
 

@@ -14,8 +14,12 @@
     rounding; the network sees the Y of its `rgb2ycbcr`, the chroma are bicubic-upscaled, the result is
     turned back into RGB and quantised to uint8 (`im2uint8`); PSNR and SSIM on the *unrounded* Y of both
     images; SSIM is MATLAB's built-in `ssim` (11x11 Gaussian, sigma 1.5, replicate padding, mean over the
-    whole map). LapSRN's copy of Set14 stores `bridge` as a 3-channel image, so a single-channel file is
-    treated as colour (Y = 16 + 219/255 gray), not scored on gray levels.
+    whole map). LapSRN's copy of Set14 stores `bridge` as a 3-channel image, so at x2 and x4 a
+    single-channel file is treated as colour (Y = 16 + 219/255 gray), not scored on gray levels. At x3 (no
+    x3 model was released; the published x3 numbers come from another evaluation) the published Set14
+    mean is reproduced only with `bridge` on its gray levels -- the network on gray / 255, the output
+    rounded to uint8 gray, as the same code does for a 1-channel file (`LAPSRN_GRAY`): measured, not read
+    in the code (docs/protocol.md, "The protocol effect").
   Models without released conventions (bicubic, MemNet, MLRN) have no `authors` protocol.
 
 `conventions(protocol, model)` names the conventions; `degrade`, `reference` and `sr_channel` apply the
@@ -47,6 +51,8 @@ class Conventions:
         the uint8 Y) or "y-float" (unrounded Y of uint8 RGB images).
     gray: "gray-levels" (a single-channel file is scored on its gray levels) or "colour" (like any RGB image).
     ssim: "ssim_index" (Wang et al.'s `ssim_index.m`) or "matlab" (MATLAB's built-in `ssim`).
+    gray_levels_at: scales at which a "colour" protocol still takes single-channel files as gray (the
+        conventions `for_image` returns there: `LAPSRN_GRAY`).
     """
 
     name: str
@@ -55,6 +61,7 @@ class Conventions:
     gray: str
     ssim: str
     summary: str
+    gray_levels_at: tuple[int, ...] = ()
 
 
 STANDARD = Conventions("standard", "rgb-uint8", "y-rounded", "gray-levels", "ssim_index", metrics.PROTOCOL)
@@ -66,8 +73,13 @@ Y_DEGRADATION = Conventions(
 LAPSRN = Conventions(
     "authors (LapSRN)", "rgb-float", "y-float", "colour", "matlab",
     "LapSRN's test code: RGB / 255 resized down in double (no uint8 LR); network on its Y, chroma bicubic; "
-    "output RGB quantised to uint8; PSNR and SSIM on unrounded Y, gray files as colour; shave = scale; "
-    "SSIM MATLAB ssim",
+    "output RGB quantised to uint8; PSNR and SSIM on unrounded Y, gray files as colour (on gray levels at "
+    "x3); shave = scale; SSIM MATLAB ssim", gray_levels_at=(3,),
+)  # fmt: skip
+LAPSRN_GRAY = Conventions(
+    "authors (LapSRN, gray file)", "y-float", "y-uint8", "gray-levels", "matlab",
+    "LapSRN's test code on a 1-channel image: gray / 255 resized down in double; network output rounded to "
+    "uint8 and compared with the gray levels; shave = scale; SSIM MATLAB ssim",
 )  # fmt: skip
 AUTHORS: dict[str, Conventions] = {"srcnn": Y_DEGRADATION, "vdsr": Y_DEGRADATION, "lapsrn": LAPSRN}
 
@@ -91,6 +103,14 @@ def conventions(protocol: str, model: str | None) -> Conventions:
             f"{model or 'this model'} has none: use --protocol standard"
         )
     return AUTHORS[key]
+
+
+def for_image(conv: Conventions, gray: bool, scale: int) -> Conventions:
+    """The conventions that apply to one image: LapSRN's single-channel files at the scales of
+    `gray_levels_at` follow `LAPSRN_GRAY`; everything else follows `conv`."""
+    if gray and conv.gray == "colour" and scale in conv.gray_levels_at:
+        return LAPSRN_GRAY
+    return conv
 
 
 def _uint8_channel(hr: np.ndarray, gray: bool) -> np.ndarray:

@@ -11,7 +11,9 @@
 - `protocol_effect.json`: provenance -- weights sha256 per file, each protocol's conventions, git commit
   (`srlib.core.provenance`), package versions, machine and run time.
 
-Run: `python -m srlib.reports.protocol_effect --sets Set5 Set14 [--models srcnn vdsr] [--out DIR]`.
+Run: `python -m srlib.reports.protocol_effect --sets Set5 Set14 [--models srcnn vdsr] [--out DIR]`;
+`--docs docs/protocol.md` also puts the Markdown table between the `<!-- protocol-effect -->` markers there
+(`splice`), so the documentation shows the committed measurement.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import pandas as pd
 
 from srlib.core import atomic, paths, provenance
 from srlib.core.paper import SCALES, published
-from srlib.core.protocol import AUTHORS, PROTOCOLS, STANDARD
+from srlib.core.protocol import AUTHORS, LAPSRN_GRAY, PROTOCOLS, STANDARD
 from srlib.evaluation import evaluate, set_means
 from srlib.released import RELEASE_NAMES, load_released, release, weights_sha256
 from srlib.reports.markdown import to_markdown
@@ -106,7 +108,9 @@ def provenance_record(
         "models": {m: {"title": release(m).title, "weights_sha256": weights_sha256(m)} for m in models},
         "sets": list(sets),
         "scales": [int(s) for s in scales],
-        "protocols": {"standard": STANDARD.summary} | {f"authors:{k}": v.summary for k, v in AUTHORS.items()},
+        "protocols": {"standard": STANDARD.summary}
+        | {f"authors:{k}": v.summary for k, v in AUTHORS.items()}
+        | {"authors:lapsrn, gray file at x3": LAPSRN_GRAY.summary},
         "git": state,
         "commit": provenance.commit_label(state),
         "packages": provenance.package_versions(),
@@ -136,6 +140,19 @@ def write(
     return table
 
 
+MARK_BEGIN, MARK_END = "<!-- protocol-effect: begin -->", "<!-- protocol-effect: end -->"
+
+
+def splice(doc: str | os.PathLike[str], table_md: str) -> None:
+    """Replace the text between the two markers of `doc` by `table_md` (atomically)."""
+    path = Path(doc)
+    text = path.read_text(encoding="utf-8")
+    begin, end = text.find(MARK_BEGIN), text.find(MARK_END)
+    if begin < 0 or end < begin:
+        raise ValueError(f"{path}: no {MARK_BEGIN} ... {MARK_END} block to put the table in")
+    atomic.write_text(path, text[: begin + len(MARK_BEGIN)] + "\n" + table_md + text[end:])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m srlib.reports.protocol_effect", description=__doc__)
     parser.add_argument("--models", nargs="+", default=list(RELEASE_NAMES), choices=RELEASE_NAMES)
@@ -144,12 +161,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="output folder (default: <results>/released)")
     parser.add_argument("--weights-dir", help="released weights folder (default: $SRLIB_WEIGHTS or weights/)")
     parser.add_argument("--data-dir", help="data folder (default: $SRLIB_DATA or data/)")
+    parser.add_argument("--docs", help="also splice the table into this Markdown file (between the markers)")
+    parser.add_argument("--from-csv", action="store_true", help="no measurement: re-render OUT's CSV")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    table = write(
-        args.out, args.models, args.sets, args.scales, weights_dir=args.weights_dir, data_dir=args.data_dir,
-        progress=not args.no_progress,
-    )  # fmt: skip
+    if args.from_csv:
+        out = Path(args.out) if args.out else paths.results_dir() / "released"
+        table = pd.read_csv(out / "protocol_effect.csv")
+    else:
+        table = write(
+            args.out, args.models, args.sets, args.scales, weights_dir=args.weights_dir,
+            data_dir=args.data_dir, progress=not args.no_progress,
+        )  # fmt: skip
+    if args.docs:
+        splice(args.docs, markdown(table))
     print(markdown(table))
     return 0
 
