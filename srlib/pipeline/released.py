@@ -169,7 +169,8 @@ def _read_means(root: Path, name: str, sets: Sequence[str]) -> Any:
     return means[means["set"].isin(list(sets))].reset_index(drop=True)
 
 
-def _write_record(root: Path, name: str, wanted: Mapping[str, Any], wall_s: float) -> dict[str, Any]:
+def write_record(root: Path, name: str, wanted: Mapping[str, Any], wall_s: float) -> dict[str, Any]:
+    """Record the rows and means now under `root` as computed from `wanted` (written last, atomically)."""
     from srlib.core.provenance import commit_label, sha256_file
 
     outputs = {p.name: sha256_file(p) for p in (rows_csv(root, name), means_csv(root, name))}
@@ -232,7 +233,7 @@ def evaluate_released(
         device=device, progress=progress, name=label(name), max_images=wanted["max_images"],
         protocol=wanted["protocol"],
     )  # fmt: skip
-    _write_record(root, name, wanted, time.perf_counter() - start)
+    write_record(root, name, wanted, time.perf_counter() - start)
     return _read_means(root, name, wanted["sets"])
 
 
