@@ -28,7 +28,7 @@ def test_plan_covers_every_cell_and_passes_only_declared_parameters(tmp_path):
     ids = [s.id for s in steps]
     trains = [i for i in ids if i.startswith("01_train-")]
     evals = [i for i in ids if i.startswith("02_evaluate-")]
-    assert len(trains) == 5 * 3 + 3 and len(evals) == 6 * 3 + 3
+    assert len(trains) == 5 * 3 + 3 and len(evals) == 6 * 3 + 3 + 3  # + the released srcnn, vdsr, lapsrn
     assert {"01_train-mlrn-nl-x2", "01_train-mlrn-so-x2", "01_train-mlrn-ms-x2"} <= set(trains)
     assert ids[0] == "00_data" and ids[-3:] == ["03_table1_ablation", "04_table2", "05_figures"]
     assert [s.id for s in order_steps(steps)] == ids
@@ -40,12 +40,27 @@ def test_plan_covers_every_cell_and_passes_only_declared_parameters(tmp_path):
         tmp_path / "eval" / "mlrn-x3.csv",
         tmp_path / "eval" / "mlrn-x3_means.csv",
     )
+    released = by_id["02_evaluate-released-vdsr"]  # smoke: Set5 only, so its own folder
+    assert released.params["released"] == "vdsr" and released.params["sets"] == ["Set5"]
+    assert released.outputs[0] == tmp_path / "released" / "eval" / "released-vdsr.csv"
+    assert "02_evaluate-released-vdsr" in by_id["04_table2"].after
+    assert by_id["04_table2"].params["released"] == ["srcnn", "vdsr", "lapsrn"]
+    assert released.outputs[1] in by_id["04_table2"].inputs
     assert by_id["01_train-vdsr-x4"].outputs == (tmp_path / "runs" / "vdsr-x4" / "summary.json",)
     assert by_id["04_table2"].outputs == (
         *(tmp_path / f"table2.{e}" for e in ("csv", "md", "tex")),
         tmp_path / "models.csv",
         tmp_path / "models.md",
     )
+
+
+def test_full_profiles_share_one_released_evaluation(tmp_path, monkeypatch):
+    """quick evaluates every test set: its released steps read <results>/released, not its own folder."""
+    monkeypatch.setenv("SRLIB_RESULTS", str(tmp_path / "all"))
+    steps = {s.id: s for s in plan("quick", [2], results_dir=tmp_path / "q")}
+    step = steps["02_evaluate-released-lapsrn"]
+    assert step.outputs[2] == tmp_path / "all" / "released" / "eval" / "released-lapsrn.json"
+    assert step.params["sets"] == ["Set5", "Set14", "BSD100", "Urban100"]
 
 
 def test_every_step_gets_the_results_folder(tmp_path):

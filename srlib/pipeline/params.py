@@ -51,6 +51,7 @@ NOTEBOOK_PARAMS: dict[str, dict[str, Any]] = {
         "weights": str,
         "out_csv": str,
         "train_missing": bool,
+        "released": str,  # an authors' release (srlib.released) instead of model/scale; "" for none
     },
     "03_table1_ablation": {**_COMMON_PARAMS, "train_missing": bool},
     "04_table2": {
@@ -58,6 +59,7 @@ NOTEBOOK_PARAMS: dict[str, dict[str, Any]] = {
         "models": list[str],
         "scales": list[int],
         "sets": list[str],
+        "released": list[str],
         "train_missing": bool,
     },
     "05_figures": {

@@ -1,9 +1,11 @@
 """This paper's plan: which notebook runs with which parameters for a profile, and `run_pipeline`.
 
 Steps, in order: 00_data (prepare + verify data, Bicubic check), 01_train (one per learned model and scale,
-plus Table 1's three partial MLRN variants at x2), 02_evaluate (one per run and Bicubic), 03_table1_ablation
-(only when x2 is planned), 04_table2, 05_figures. Every step gets the results folder (`results_dir`), so the
-notebooks find what the steps before them wrote there, whatever the working directory.
+plus Table 1's three partial MLRN variants at x2), 02_evaluate (one per run and Bicubic, and one per released
+Table 2 model, `02_evaluate-released-<name>`: the authors' weights, reused from its folder while its record
+matches, `srlib.pipeline.released`), 03_table1_ablation (only when x2 is planned), 04_table2, 05_figures.
+Every step gets the results folder (`results_dir`), so the notebooks find what the steps before them wrote
+there, whatever the working directory.
 """
 
 from __future__ import annotations
@@ -99,14 +101,35 @@ def _run_steps(
             steps.append(Step(tid, "01_train", train, inputs, (runs.summary_path(spec),), after))
             inputs, after = (*inputs, runs.summary_path(spec)), (*after, tid)
         sets = eval_plan(runs.profile, spec.model)["sets"]
-        evaluate = {**common, **flags, "sets": sets, "weights": "", "out_csv": "", "train_missing": False}
+        evaluate = {**common, **flags, "sets": sets, "weights": "", "out_csv": "", "train_missing": False,
+                    "released": ""}  # fmt: skip
         outputs = (runs.eval_csv(spec), runs.means_csv(spec))
         steps.append(Step(f"02_evaluate-{spec.run_id}", "02_evaluate", evaluate, inputs, outputs, after))
     return steps
 
 
+def _released_steps(runs: Runs, common: dict[str, Any], extra: tuple[Path, ...]) -> list[Step]:
+    """02_evaluate-released-<name> for every release that is a Table 2 method's weights: all its scales, on
+    the sets and in the folder `released.released_plan` gives the profile."""
+    from srlib.pipeline import released
+    from srlib.released import release
+
+    steps = []
+    for name in released.table2_releases():
+        where = released.released_plan(name, runs.profile, runs.root)
+        rel = release(name)  # model / scale: unused with `released`, given so the parameters are complete
+        spec = RunSpec(rel.model, rel.scales[0])
+        params = {**common, "model": spec.model, "scale": spec.scale, **spec.flags, "sets": where.sets,
+                  "weights": "", "out_csv": "", "train_missing": False, "released": name}  # fmt: skip
+        outputs = released.outputs(name, runs.profile, runs.root)
+        inputs = (runs.data_record, *extra)
+        step_id = f"02_evaluate-released-{name}"
+        steps.append(Step(step_id, "02_evaluate", params, inputs, outputs, ("00_data",)))
+    return steps
+
+
 def _aggregate_steps(
-    runs: Runs, scales: list[int], common: dict[str, Any], extra: tuple[Path, ...]
+    runs: Runs, scales: list[int], common: dict[str, Any], extra: tuple[Path, ...], released_steps: list[Step]
 ) -> list[Step]:
     """03_table1_ablation (with x2), 04_table2 and 05_figures."""
     from srlib.reports.figures import figure_paths
@@ -122,12 +145,14 @@ def _aggregate_steps(
             after=tuple(f"02_evaluate-{v.run_id}" for v in t1),
         ))  # fmt: skip
     t2 = [RunSpec(m, s) for s in scales for m in TABLE2_MODELS]
-    table2 = {**aggregate, "models": list(TABLE2_MODELS), "scales": scales, "sets": _eval_sets(runs.profile)}
+    rel = [s for s in released_steps if s.params["released"]]
+    table2 = {**aggregate, "models": list(TABLE2_MODELS), "scales": scales, "sets": _eval_sets(runs.profile),
+              "released": [s.params["released"] for s in rel]}  # fmt: skip
     steps.append(Step(
         "04_table2", "04_table2", table2,
-        inputs=(*extra, *(runs.eval_csv(v) for v in t2)),
+        inputs=(*extra, *(runs.eval_csv(v) for v in t2), *(s.outputs[1] for s in rel)),
         outputs=tuple(root / name for name in TABLE2_FILES),
-        after=tuple(f"02_evaluate-{v.run_id}" for v in t2),
+        after=(*(f"02_evaluate-{v.run_id}" for v in t2), *(s.id for s in rel)),
     ))  # fmt: skip
     learned = [v for v in t2 if v.learned]
     images = {str(s): FIGURE_IMAGES[s] for s in scales}
@@ -163,10 +188,12 @@ def plan(
     if TABLE1_SCALE in scales:
         specs += [v for v in table1_specs() if v not in specs]
     data_step = _data_step(runs, scales, common, mirror, extra)
+    released = _released_steps(runs, common, extra)
     return [
         data_step,
         *_run_steps(runs, specs, common, extra),
-        *_aggregate_steps(runs, scales, common, extra),
+        *released,
+        *_aggregate_steps(runs, scales, common, extra, released),
     ]
 
 

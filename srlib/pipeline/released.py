@@ -30,6 +30,7 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,9 @@ RECORD_VERSION = 1
 
 def label(name: str) -> str:
     """The model column of a released model's evaluation rows and its file stem: `released-<name>`."""
-    from srlib.released import release
+    from srlib.reports.compare import released_label
 
-    return f"released-{release(name).name}"
+    return released_label(name)
 
 
 def rows_csv(root: PathLike, name: str) -> Path:
@@ -128,6 +129,19 @@ def read_record(root: PathLike, name: str) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
+def _covers(record: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
+    """What of `wanted` the record does not cover: a changed input, or sets (or image limits) it lacks. A
+    record of more sets covers a request for fewer, with the same limits on those."""
+    changed = [k for k in wanted if k not in ("sets", "max_images") and record.get(k) != wanted[k]]
+    sets = list(record.get("sets") or [])
+    if not set(wanted["sets"]) <= set(sets):
+        changed.append("sets")
+    limits = {k: v for k, v in (record.get("max_images") or {}).items() if k in wanted["sets"]}
+    if limits != (wanted["max_images"] or {}):
+        changed.append("max_images")
+    return changed
+
+
 def stale_reason(root: PathLike, name: str, wanted: Mapping[str, Any]) -> str | None:
     """Why the committed evaluation of `name` under `root` cannot be reused for `wanted` (None: it can)."""
     from srlib.core.provenance import sha256_file
@@ -135,20 +149,28 @@ def stale_reason(root: PathLike, name: str, wanted: Mapping[str, Any]) -> str | 
     record = read_record(root, name)
     if record is None:
         return f"no readable record {record_path(root, name)}"
-    changed = [k for k in wanted if record.get(k) != wanted[k]]
+    changed = _covers(record, wanted)
     if changed:
         return f"{', '.join(changed)} changed since the record"
+    if not record.get("outputs"):
+        return "the record names no outputs"
     base = record_path(root, name).parent
-    for rel, digest in (record.get("outputs") or {}).items():
+    for rel, digest in record["outputs"].items():
         path = base / rel
         if not path.is_file() or sha256_file(path) != digest:
             return f"{path} is missing or not the file the record names"
-    if not record.get("outputs"):
-        return "the record names no outputs"
     return None
 
 
-def _write_record(root: Path, name: str, wanted: Mapping[str, Any], wall_s: float) -> dict[str, Any]:
+def _read_means(root: Path, name: str, sets: Sequence[str]) -> Any:
+    import pandas as pd
+
+    means = pd.read_csv(means_csv(root, name))
+    return means[means["set"].isin(list(sets))].reset_index(drop=True)
+
+
+def write_record(root: Path, name: str, wanted: Mapping[str, Any], wall_s: float) -> dict[str, Any]:
+    """Record the rows and means now under `root` as computed from `wanted` (written last, atomically)."""
     from srlib.core.provenance import commit_label, sha256_file
 
     outputs = {p.name: sha256_file(p) for p in (rows_csv(root, name), means_csv(root, name))}
@@ -183,6 +205,7 @@ def evaluate_released(
     import pandas as pd
 
     from srlib.core.coverage import CELL_COLUMNS, check_frame
+    from srlib.data.weights_manifest import prepare_weights
     from srlib.evaluation import evaluate
     from srlib.released import load_released
 
@@ -192,13 +215,14 @@ def evaluate_released(
     reason = "forced" if force else stale_reason(root, name, wanted)
     if reason is None:
         print(f"{tag}: reusing {means_csv(root, name)} (record matches)", flush=True)
-        return pd.read_csv(means_csv(root, name))
+        return _read_means(root, name, wanted["sets"])
     print(f"{tag}: evaluating into {rows_csv(root, name)} ({reason})", flush=True)
     planned = pd.DataFrame(
         [{"model": label(name), "scale": s, "set": t} for s in wanted["scales"] for t in wanted["sets"]],
         columns=list(CELL_COLUMNS),
     )
     check_frame(rows_csv(root, name), planned)  # before any scoring: never replace with fewer cells
+    prepare_weights(list(wanted["weights"]), weights_dir, progress=progress)  # kept when already verified
 
     def model(scale: int) -> Any:
         return load_released(wanted["name"], scale, weights_dir, device=device or "cpu")
@@ -209,8 +233,97 @@ def evaluate_released(
         device=device, progress=progress, name=label(name), max_images=wanted["max_images"],
         protocol=wanted["protocol"],
     )  # fmt: skip
-    _write_record(root, name, wanted, time.perf_counter() - start)
-    return pd.read_csv(means_csv(root, name))
+    write_record(root, name, wanted, time.perf_counter() - start)
+    return _read_means(root, name, wanted["sets"])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Where a profile's Table 2 finds the released rows
+
+
+def table2_releases() -> tuple[str, ...]:
+    """The releases that are a Table 2 method's weights (srcnn, vdsr, lapsrn), in `RELEASES` order."""
+    from srlib.released import RELEASES
+
+    return tuple(n for n, r in RELEASES.items() if r.paper_model)
+
+
+@dataclass(frozen=True)
+class ReleasedPlan:
+    """Where and on what a profile's released evaluation of one model runs."""
+
+    root: Path
+    sets: list[str]
+    max_images: dict[str, int] | None
+
+
+def released_plan(name: str, profile: str, profile_root: PathLike) -> ReleasedPlan:
+    """A profile that evaluates every test set reads the one full evaluation in
+    `<srlib.core.paths.results_dir()>/released` (all sets, every image: it does not depend on training); a
+    profile that declares fewer sets (smoke) evaluates them, with its image limits, into
+    `<profile_root>/released`, so a subset never replaces the full one."""
+    from srlib.core import paths
+    from srlib.core.paper import TABLE2_MODELS, TEST_SETS
+    from srlib.released import release
+    from srlib.train import eval_plan
+
+    sets = list(dict.fromkeys(s for m in TABLE2_MODELS for s in eval_plan(profile, m)["sets"]))
+    if set(TEST_SETS) <= set(sets):
+        return ReleasedPlan(paths.results_dir() / "released", list(TEST_SETS), None)
+    model = release(name).paper_model or release(name).model
+    limits = {k: int(v) for k, v in eval_plan(profile, model)["max_images"].items() if k in sets}
+    return ReleasedPlan(Path(profile_root) / "released", sets, limits or None)
+
+
+def outputs(name: str, profile: str, profile_root: PathLike) -> tuple[Path, ...]:
+    """The files a profile's released step writes (rows, means, record)."""
+    root = released_plan(name, profile, profile_root).root
+    return rows_csv(root, name), means_csv(root, name), record_path(root, name)
+
+
+def evaluate_for(runs: Any, name: str, sets: Sequence[str] | None = None, *, progress: bool = False) -> Any:
+    """The released evaluation of `name` for `runs`' profile (`released_plan`; `sets` default: the plan's),
+    reused or computed; returns its per-image rows on `sets` (02_evaluate's `released` step)."""
+    import pandas as pd
+
+    plan = released_plan(name, runs.profile, runs.root)
+    sets = list(sets or plan.sets)
+    limits = {k: v for k, v in (plan.max_images or {}).items() if k in sets} or None
+    evaluate_released(name, sets, plan.root, data_dir=runs.data_dir, max_images=limits, progress=progress)
+    rows = pd.read_csv(rows_csv(plan.root, name))
+    return rows[rows["set"].isin(sets)].reset_index(drop=True)
+
+
+def means_for(
+    runs: Any, names: Sequence[str], sets: Sequence[str], *, train_missing: bool = False
+) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """(set means, {name: record}) of the released models `names` on `sets` for `runs`' profile. A missing or
+    stale evaluation is computed only with `train_missing`; otherwise MissingResultError lists them all with
+    the step that produces each."""
+    import pandas as pd
+
+    from srlib.pipeline.runs import MissingResultError
+
+    frames, records, missing = [], {}, []
+    for name in names:
+        plan = released_plan(name, runs.profile, runs.root)
+        limits = {k: v for k, v in (plan.max_images or {}).items() if k in sets} or None
+        wanted = inputs(name, sets, max_images=limits)
+        reason = stale_reason(plan.root, name, wanted)
+        if reason is not None and not train_missing:
+            missing.append(f"02_evaluate-released-{name} ({reason})")
+            continue
+        if reason is not None:
+            evaluate_for(runs, name, sets)
+        frames.append(_read_means(plan.root, name, sets))
+        where = Path(os.path.relpath(plan.root, runs.root)).as_posix()  # relative: relocatable captions
+        records[name] = {**(read_record(plan.root, name) or {}), "where": where}
+    if missing:
+        raise MissingResultError(
+            f"released evaluations missing or out of date for {runs.name}: {'; '.join(missing)}; run them "
+            f"(srlib replicate --profile {runs.name} --results {runs.root}) or pass train_missing=True"
+        )
+    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), records
 
 
 def main(argv: Sequence[str] | None = None) -> int:

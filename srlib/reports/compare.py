@@ -19,6 +19,33 @@ LONG_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 
+RELEASED_PREFIX = "released-"
+
+
+def released_label(name: str) -> str:
+    """The model column of a released model's evaluation rows: `released-<name>` (`released-srcnn`)."""
+    from srlib.released import release
+
+    return f"{RELEASED_PREFIX}{release(name).name}"
+
+
+def released_name(label: str) -> str | None:
+    """`srcnn` for the label `released-srcnn`; None for a label that is not a released model's."""
+    from srlib.released import RELEASES
+
+    name = str(label)[len(RELEASED_PREFIX) :] if str(label).startswith(RELEASED_PREFIX) else None
+    return name if name in RELEASES else None
+
+
+def paper_row(label: str) -> str:
+    """The Table 2 row a model column compares with: its own, or a released model's `paper_model`
+    (`released-srcnn` -> `srcnn`); a release without one (`srcnn-915`) keeps its label."""
+    from srlib.released import release
+
+    name = released_name(label)
+    return (release(name).paper_model or str(label)) if name else str(label)
+
+
 def _nan(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
@@ -27,11 +54,13 @@ def compare_with_paper(means: pd.DataFrame, paper_model: str | None = None) -> p
     """Our set means (columns model, set, scale, images, psnr, ssim) beside the paper's Table 2: one row per
     mean (columns `LONG_COLUMNS`) with the paper's value, ours - paper and the paper-notes flag.
 
-    Each row is compared with the Table 2 row of its own `model`, or of `paper_model` when given (e.g. a
-    trained model evaluated under another label). Sets or scales outside Table 2, and cells the paper lacks,
+    Each row is compared with the Table 2 row of its own `model` (a released model's label,
+    `released-srcnn`, with its method's row: `paper_row`), or of `paper_model` when given (e.g. a trained
+    model evaluated under another label). Sets or scales outside Table 2, and cells the paper lacks,
     have NaN paper values (the note says which).
     """
-    models = [paper_model] if paper_model is not None else list(dict.fromkeys(means["model"].astype(str)))
+    own = list(dict.fromkeys(paper_row(m) for m in means["model"].astype(str)))
+    models = [paper_model] if paper_model is not None else own
     unknown = [m for m in models if m.lower() not in TABLE2_MODELS]
     if unknown:
         hint = "" if paper_model is not None else "; give paper_model for a label of one of them"
@@ -40,7 +69,7 @@ def compare_with_paper(means: pd.DataFrame, paper_model: str | None = None) -> p
     for row in means.itertuples(index=False):
         scale, set_name = int(row.scale), str(row.set)
         in_table = set_name in TEST_SETS and scale in SCALES
-        model = paper_model if paper_model is not None else str(row.model)
+        model = paper_model if paper_model is not None else paper_row(str(row.model))
         cell = table2(model, scale, set_name) if in_table else Cell(None, None, "not in Table 2")
         records.append(
             {

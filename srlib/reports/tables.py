@@ -23,9 +23,10 @@ from srlib.core.paper import (
     DISPLAY_NAMES,
     TABLE1,
     TABLE1_SCALE,
+    TABLE2_MODELS,
     table2,
 )
-from srlib.reports.compare import compare_with_paper
+from srlib.reports.compare import compare_with_paper, paper_row, released_label, released_name
 from srlib.reports.markdown import to_markdown
 
 TABLE1_COLUMNS: tuple[str, ...] = (
@@ -145,6 +146,14 @@ def caption(
 # Rendering
 
 
+def display_name(model: str) -> str:
+    """How a model column reads in a table: `SRCNN`, and `SRCNN (authors' weights)` for `released-srcnn`."""
+    if released_name(model):
+        row = paper_row(model)
+        return f"{DISPLAY_NAMES.get(row, row)} (authors' weights)"
+    return DISPLAY_NAMES.get(model, model)
+
+
 def _fmt(value: float, digits: int, signed: bool = False) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
@@ -170,7 +179,7 @@ def _wide(frame: pd.DataFrame, metric: str, digits: int, marks: Mapping[str, int
     sets = list(dict.fromkeys(frame["set"]))
     out = []
     for (model, scale), group in frame.groupby(["model", "scale"], sort=False):
-        row: dict[str, str] = {"Method": DISPLAY_NAMES.get(model, model), "Scale": f"x{scale}"}
+        row: dict[str, str] = {"Method": display_name(model), "Scale": f"x{scale}"}
         for s in sets:
             hit = group[group["set"] == s]
             if hit.empty:
@@ -307,18 +316,70 @@ def _set_sizes(sets: Iterable[str]) -> dict[str, int]:
     return {s: set_size(s)[0] for s in sets}
 
 
+def released_caption(records: Mapping[str, Mapping[str, Any]]) -> str:
+    """The caption sentence on the released rows: which they are, their protocol, image subsets, commit and
+    where their records live (`records`: {name: record of `srlib.pipeline.released`, plus "where"})."""
+    if not records:
+        return ""
+    rows = ", ".join(display_name(released_label(n)) for n in records)
+    protocols = sorted({str(r.get("protocol")) for r in records.values()})
+    commits = sorted({_short_commit(r.get("commit")) for r in records.values()})
+    limits = sorted(
+        {f"{s}: first {n}" for r in records.values() for s, n in (r.get("max_images") or {}).items()}
+    )
+    where = sorted({str(r.get("where", "")) for r in records.values()} - {""})
+    return (
+        f"Rows {rows}: the authors' released weights loaded into srlib's classes (not trained here), "
+        f"evaluated under protocol {', '.join(protocols)} on "
+        + ("declared subsets -- " + "; ".join(limits) if limits else "the full test sets")
+        + f" (srlib commit {', '.join(commits)}"
+        + (f"; records {', '.join(w + '/eval/released-*.json' for w in where)}" if where else "")
+        + "); every other learned row is our training."
+    )
+
+
+def _short_commit(commit: str | None) -> str:
+    """`0123456789ab` or `0123456789ab-dirty` of a `commit_label`; "unknown" without one."""
+    if not commit:
+        return "unknown"
+    return str(commit)[:12] + ("-dirty" if str(commit).endswith("-dirty") else "")
+
+
+def _table2_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows by scale, then Table 2's method order, a method's released weights right after our training."""
+
+    def key(model: str) -> tuple[int, int]:
+        row = paper_row(model)
+        return (TABLE2_MODELS.index(row) if row in TABLE2_MODELS else len(TABLE2_MODELS), int(row != model))
+
+    keys = frame["model"].map(key)
+    order = sorted(range(len(frame)), key=lambda i: (int(frame["scale"].iloc[i]), keys.iloc[i]))
+    return frame.iloc[order].reset_index(drop=True)
+
+
 def write_table2(
-    means: pd.DataFrame, profile: str, out_dir: str | os.PathLike[str]
+    means: pd.DataFrame,
+    profile: str,
+    out_dir: str | os.PathLike[str],
+    *,
+    released: pd.DataFrame | None = None,
+    records: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[pd.DataFrame, list[Path]]:
     """Table 2 from evaluation means (columns model, set, scale, images, psnr, ssim) into
-    `<out_dir>/table2.{csv,md,tex}`; returns the long frame and the paths."""
+    `<out_dir>/table2.{csv,md,tex}`; returns the long frame and the paths. `released`: means of the authors'
+    released weights (model `released-<name>`), shown beside our training of the same method, with
+    `records` ({name: record}) for the caption."""
     from srlib.train import load_profile
 
     prof = load_profile(profile)
-    frame = compare_with_paper(means)
-    models = list(dict.fromkeys(frame["model"]))
-    sets = list(dict.fromkeys(frame["set"]))
-    scales = sorted(set(frame["scale"]))
+    trained = compare_with_paper(means)
+    models = list(dict.fromkeys(trained["model"]))
+    sets = list(dict.fromkeys(trained["set"]))
+    scales = sorted(set(trained["scale"]))
+    frame = trained
+    if released is not None and len(released):
+        extra = released[released["set"].isin(sets) & released["scale"].isin(scales)]
+        frame = _table2_order(pd.concat([trained, compare_with_paper(extra)], ignore_index=True))
     text = caption(
         f"Mean PSNR (dB) / SSIM of every method on {', '.join(sets)} at "
         + ", ".join(f"x{s}" for s in scales),
@@ -329,7 +390,8 @@ def write_table2(
         set_sizes=_set_sizes(sets),
         models=models,
     )
-    md, tex = render_table2(frame, text)
+    extra_text = released_caption(records or {})
+    md, tex = render_table2(frame, f"{text} {extra_text}".strip())
     return frame, write_table(frame, Path(out_dir) / "table2", md, tex)
 
 
