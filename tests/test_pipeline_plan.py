@@ -54,13 +54,16 @@ def test_plan_covers_every_cell_and_passes_only_declared_parameters(tmp_path):
     )
 
 
-def test_full_profiles_share_one_released_evaluation(tmp_path, monkeypatch):
-    """quick evaluates every test set: its released steps read <results>/released, not its own folder."""
+def test_released_evaluation_folder_follows_the_profiles_coverage(tmp_path, monkeypatch):
+    """paper scores every image: its released steps use the shared <results>/released; quick declares an
+    Urban100 subset, so its released rows are scored on that subset in its own folder (like for like)."""
     monkeypatch.setenv("SRLIB_RESULTS", str(tmp_path / "all"))
-    steps = {s.id: s for s in plan("quick", [2], results_dir=tmp_path / "q")}
-    step = steps["02_evaluate-released-lapsrn"]
-    assert step.outputs[2] == tmp_path / "all" / "released" / "eval" / "released-lapsrn.json"
-    assert step.params["sets"] == ["Set5", "Set14", "BSD100", "Urban100"]
+    paper = {s.id: s for s in plan("paper", [2], results_dir=tmp_path / "p")}["02_evaluate-released-lapsrn"]
+    assert paper.outputs[2] == tmp_path / "all" / "released" / "eval" / "released-lapsrn.json"
+    assert paper.params["sets"] == ["Set5", "Set14", "BSD100", "Urban100"]
+    quick = {s.id: s for s in plan("quick", [2], results_dir=tmp_path / "q")}["02_evaluate-released-lapsrn"]
+    assert quick.outputs[2] == tmp_path / "q" / "released" / "eval" / "released-lapsrn.json"
+    assert quick.params["sets"] == ["Set5", "Set14", "BSD100", "Urban100"]
 
 
 def test_every_step_gets_the_results_folder(tmp_path):

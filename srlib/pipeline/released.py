@@ -258,20 +258,21 @@ class ReleasedPlan:
 
 
 def released_plan(name: str, profile: str, profile_root: PathLike) -> ReleasedPlan:
-    """A profile that evaluates every test set reads the one full evaluation in
-    `<srlib.core.paths.results_dir()>/released` (all sets, every image: it does not depend on training); a
-    profile that declares fewer sets (smoke) evaluates them, with its image limits, into
-    `<profile_root>/released`, so a subset never replaces the full one."""
+    """A profile that evaluates every image of every test set (paper) reads the one full evaluation in
+    `<srlib.core.paths.results_dir()>/released` (it does not depend on training); a profile that declares
+    fewer sets or an image subset (smoke; quick: Urban100's first 20) evaluates exactly what it scores its
+    own trainings on into `<profile_root>/released`, so its released rows compare like for like and a subset
+    never replaces the full evaluation."""
     from srlib.core import paths
     from srlib.core.paper import TABLE2_MODELS, TEST_SETS
     from srlib.released import release
     from srlib.train import eval_plan
 
     sets = list(dict.fromkeys(s for m in TABLE2_MODELS for s in eval_plan(profile, m)["sets"]))
-    if set(TEST_SETS) <= set(sets):
-        return ReleasedPlan(paths.results_dir() / "released", list(TEST_SETS), None)
     model = release(name).paper_model or release(name).model
     limits = {k: int(v) for k, v in eval_plan(profile, model)["max_images"].items() if k in sets}
+    if set(TEST_SETS) <= set(sets) and not limits:
+        return ReleasedPlan(paths.results_dir() / "released", list(TEST_SETS), None)
     return ReleasedPlan(Path(profile_root) / "released", sets, limits or None)
 
 
