@@ -91,3 +91,24 @@ def test_keys_hold_no_absolute_path(planned):
         payload = json.dumps(runner.key_payload(step))
         assert str(root.parent) not in payload and str(NOTEBOOKS.parent) not in payload, (step.id, payload)
     assert runner.key_payload(steps[0])["params"]["data_dir"] == "<data>"
+
+
+def test_notebook_key_ignores_outputs_and_prose(tmp_path):
+    """Re-executing a notebook (new outputs, counts) or editing its Markdown keeps its step key; code not."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+    from srlib.pipeline.keys import notebook_digest
+
+    def write(md: str, code: str, outputs: list, tags: list[str]) -> str:
+        cell = new_code_cell(code, metadata={"tags": tags}, execution_count=len(outputs) or None)
+        cell.outputs = outputs
+        path = tmp_path / "nb.ipynb"
+        nbformat.write(new_notebook(cells=[new_markdown_cell(md), cell]), path)
+        return notebook_digest(path)
+
+    base = write("# one", "x = 1", [], ["parameters"])
+    printed = [new_output("stream", name="stdout", text="1\n")]
+    assert write("# two, reworded", "x = 1", printed, ["parameters"]) == base
+    assert write("# one", "x = 2", [], ["parameters"]) != base
+    assert write("# one", "x = 1", [], []) != base  # the parameters tag decides where papermill injects

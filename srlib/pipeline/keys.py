@@ -54,6 +54,17 @@ class Hasher:
         return h.hexdigest()
 
 
+def notebook_digest(path: Path) -> str:
+    """sha256 of what a notebook computes: its code cells' sources and tags (the `parameters` tag decides
+    where papermill injects). Saved outputs, execution counts and Markdown are left out, so re-executing the
+    committed notebooks or editing their prose does not make a finished run look stale."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    cells = [[c.source, sorted(c.metadata.get("tags", []))] for c in nb.cells if c.cell_type == "code"]
+    return hashlib.sha256(json.dumps(cells).encode()).hexdigest()
+
+
 def notebook_code(path: Path) -> str:
     """The code cells of a notebook as one Python source (IPython magics and shell lines dropped)."""
     import nbformat

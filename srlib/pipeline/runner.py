@@ -29,7 +29,7 @@ from srlib.core import atomic, paths
 from srlib.core.device import DEVICE_ENV
 from srlib.core.provenance import device_info, git_state, package_versions
 from srlib.pipeline.kernel import KERNEL_NAME, ensure_kernel, kernel_env
-from srlib.pipeline.keys import Hasher, SourceIndex, changes, portable
+from srlib.pipeline.keys import Hasher, SourceIndex, changes, notebook_digest, portable
 from srlib.pipeline.params import NOTEBOOK_PARAMS, check_params
 
 
@@ -193,7 +193,7 @@ class Runner:
         if missing:
             raise StepFailed(f"step {step.id}: input(s) missing: {', '.join(missing)}")
         return {
-            "notebook": self.hasher.file(self.notebook_path(step)),
+            "notebook": notebook_digest(self.notebook_path(step)),
             "params": self.portable(step.params),
             "inputs": {self.portable(p): self.hasher.tree(p) for p in step.inputs},
             "srlib": self.sources.digest(self.modules(step)),
