@@ -131,7 +131,7 @@ def released_spec(args: argparse.Namespace) -> tuple[Any, str]:
     missing = [s for s in args.scales if s not in rel.scales]
     if missing:
         raise SystemExit(
-            f"srlib evaluate: released {rel.name} has no x{missing[0]} model; {list(rel.scales)}"
+            f"srlib evaluate: released {rel.name} has no x{missing[0]} model; scales: {list(rel.scales)}"
         )
 
     def load(scale: int) -> Any:
