@@ -173,9 +173,7 @@ def load_released(
     weights_dir: default `srlib.core.paths.weights_dir()`. verify: check size and sha256 against the manifest.
     """
     rel = release(name)
-    entry = file_entry(name, scale)
-    root = Path(weights_dir) if weights_dir is not None else paths.weights_dir()
-    path = entry.path(root)
+    entry, path = file_entry(name, scale), file_path(name, scale, weights_dir)
     if verify:
         verify_file(entry, path, rel.name)
     elif not path.is_file():
