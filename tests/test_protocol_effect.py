@@ -26,7 +26,7 @@ def test_effect_table_joins_the_published_numbers():
     lap = table.loc["lapsrn"]
     assert (lap.standard_psnr, lap.authors_psnr) == pytest.approx((31.50, 31.53))
     assert lap.published_psnr == 31.54 and "Table 2 prints 31.51" in lap.note  # LapSRN's own paper
-    assert lap.standard_vs_authors == pytest.approx(-0.03) and lap.authors_vs_published == pytest.approx(
+    assert lap.diff_standard_authors == pytest.approx(-0.03) and lap.diff_authors_published == pytest.approx(
         -0.01
     )
     assert lap.ssim == "MATLAB ssim" and table.loc["srcnn-915"].ssim == "ssim_index"

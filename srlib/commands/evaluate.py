@@ -141,7 +141,7 @@ def released_spec(args: argparse.Namespace) -> tuple[Any, str]:
         args.scales = list(rel.scales)
     missing = [s for s in args.scales if s not in rel.scales]
     if missing:
-        raise UsageError(f"released {rel.name} has no x{missing[0]} model; {list(rel.scales)}")
+        raise UsageError(f"released {rel.name} has no x{missing[0]} model; scales: {list(rel.scales)}")
 
     def load(scale: int) -> Any:
         from srlib.released import load_released

@@ -86,14 +86,12 @@ def status_lines(weights_dir: str | None, rehash: bool = False) -> list[str]:
         files = list(dict.fromkeys(rel.files.values()))
         states = {p: state(weight_entry(p), weights_dir, rehash) for p in files}
         ok = sum(s == "ok" for s in states.values())
-        summary = (
-            "fetched" if ok == len(files) else ("not fetched" if ok == 0 else f"{ok}/{len(files)} files")
-        )
-        bad = [f"{p}: {s}" for p, s in states.items() if s not in ("ok", "missing")]
+        summary = "fetched" if ok == len(files) else "not fetched" if ok == 0 else f"{ok}/{len(files)} files"
+        bad = "; ".join(f"{p}: {s}" for p, s in states.items() if s not in ("ok", "missing"))
         scales = " ".join(f"x{s}" for s in rel.scales)
-        lines.append(
-            f"{rel.name:<10} {scales:<10} {summary:<12} {rel.title}" + (f" [{'; '.join(bad)}]" if bad else "")
-        )
+        notes = "".join(f"; x{s}: {note}" for s, note in rel.notes.items())
+        line = f"{rel.name:<10} {scales:<10} {summary:<12} {rel.title}{notes}"
+        lines.append(line + (f" [{bad}]" if bad else ""))
     return lines
 
 

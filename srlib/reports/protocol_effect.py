@@ -12,8 +12,9 @@
   (`srlib.core.provenance`), package versions, machine and run time.
 
 Run: `python -m srlib.reports.protocol_effect --sets Set5 Set14 [--models srcnn vdsr] [--out DIR]`;
-`--docs docs/protocol.md` also puts the Markdown table between the `<!-- protocol-effect -->` markers there
-(`splice`), so the documentation shows the committed measurement.
+`--from-rows` rebuilds the table from the committed per-image rows without measuring (the provenance file
+stays the measurement's); `--docs docs/protocol.md` also puts the Markdown table between the
+`<!-- protocol-effect -->` markers there (`splice`), so the documentation shows the committed measurement.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ from srlib.reports.markdown import to_markdown
 
 EFFECT_COLUMNS: tuple[str, ...] = (
     "model", "set", "scale", "images", "standard_psnr", "authors_psnr", "published_psnr",
-    "authors_vs_published", "standard_vs_authors", "standard_ssim", "authors_ssim", "published_ssim",
-    "authors_vs_published_ssim", "ssim", "note",
+    "diff_authors_published", "diff_standard_authors", "standard_ssim", "authors_ssim", "published_ssim",
+    "diff_ssim_authors_published", "ssim", "note",
 )  # fmt: skip
 SSIM_KIND = {"srcnn": "ssim_index", "vdsr": "ssim_index", "lapsrn": "MATLAB ssim"}
 
@@ -83,9 +84,9 @@ def effect_table(rows: pd.DataFrame) -> pd.DataFrame:
         records.append({
             "model": model, "set": set_name, "scale": int(scale), "images": int(std.images),
             "standard_psnr": std.psnr, "authors_psnr": auth.psnr, "published_psnr": pub_psnr,
-            "authors_vs_published": auth.psnr - pub_psnr, "standard_vs_authors": std.psnr - auth.psnr,
+            "diff_authors_published": auth.psnr - pub_psnr, "diff_standard_authors": std.psnr - auth.psnr,
             "standard_ssim": std.ssim, "authors_ssim": auth.ssim, "published_ssim": pub_ssim,
-            "authors_vs_published_ssim": auth.ssim - pub_ssim, "ssim": SSIM_KIND[release(model).model],
+            "diff_ssim_authors_published": auth.ssim - pub_ssim, "ssim": SSIM_KIND[release(model).model],
             "note": (cell.note if cell is not None else "no published number (not a Table 2 model)"),
         })  # fmt: skip
     return pd.DataFrame(records, columns=list(EFFECT_COLUMNS))
@@ -93,7 +94,7 @@ def effect_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 def markdown(table: pd.DataFrame) -> str:
     digits = {c: 2 for c in ("standard_psnr", "authors_psnr", "published_psnr")}
-    digits |= {"authors_vs_published": 3, "standard_vs_authors": 3, "authors_vs_published_ssim": 4}
+    digits |= {"diff_authors_published": 3, "diff_standard_authors": 3, "diff_ssim_authors_published": 4}
     digits |= {c: 4 for c in ("standard_ssim", "authors_ssim", "published_ssim")}
     return to_markdown(table, digits=digits)
 
@@ -133,10 +134,22 @@ def write(
     table = effect_table(rows)
     seconds = time.perf_counter() - start
     atomic.write_text(out / "protocol_effect_rows.csv", rows.to_csv(index=False))
-    atomic.write_text(out / "protocol_effect.csv", table.to_csv(index=False))
-    atomic.write_text(out / "protocol_effect.md", markdown(table))
+    _write_table(out, table)
     record = provenance_record(models, sets, scales, seconds, state)
     atomic.write_text(out / "protocol_effect.json", json.dumps(record, indent=2) + "\n")
+    return table
+
+
+def _write_table(out: Path, table: pd.DataFrame) -> None:
+    atomic.write_text(out / "protocol_effect.csv", table.to_csv(index=False))
+    atomic.write_text(out / "protocol_effect.md", markdown(table))
+
+
+def render(out_dir: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+    """The table again from the per-image rows `write` stored in `out_dir` (no measurement)."""
+    out = Path(out_dir) if out_dir is not None else paths.results_dir() / "released"
+    table = effect_table(pd.read_csv(out / "protocol_effect_rows.csv"))
+    _write_table(out, table)
     return table
 
 
@@ -162,12 +175,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights-dir", help="released weights folder (default: $SRLIB_WEIGHTS or weights/)")
     parser.add_argument("--data-dir", help="data folder (default: $SRLIB_DATA or data/)")
     parser.add_argument("--docs", help="also splice the table into this Markdown file (between the markers)")
-    parser.add_argument("--from-csv", action="store_true", help="no measurement: re-render OUT's CSV")
+    parser.add_argument(
+        "--from-rows", action="store_true", help="no measurement: rebuild the table from OUT's per-image rows"
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    if args.from_csv:
-        out = Path(args.out) if args.out else paths.results_dir() / "released"
-        table = pd.read_csv(out / "protocol_effect.csv")
+    if args.from_rows:
+        table = render(args.out)
     else:
         table = write(
             args.out, args.models, args.sets, args.scales, weights_dir=args.weights_dir,
