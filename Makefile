@@ -25,9 +25,11 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Data: $SRLIB_MIRROR if set, else ../shared/datasets when it exists, else the pinned URLs (manifest).
+# Data: $SRLIB_MIRROR if set, else ../shared/datasets when it exists, else the pinned URLs (manifest); the
+# released weights likewise ($SRLIB_WEIGHTS_MIRROR, ../shared/weights, pinned URLs).
 replicate: $(STAMP)
 	SRLIB_MIRROR=$${SRLIB_MIRROR:-$$(test -d ../shared/datasets && cd ../shared/datasets && pwd)} \
+	SRLIB_WEIGHTS_MIRROR=$${SRLIB_WEIGHTS_MIRROR:-$$(test -d ../shared/weights && cd ../shared/weights && pwd)} \
 		$(BIN)/srlib replicate --profile $(PROFILE)
 
 lint: $(STAMP)
@@ -42,6 +44,7 @@ test: $(STAMP) lint
 	$(BIN)/python -m pytest tests
 	tmp=$$(mktemp -d) && SRLIB_RESULTS=$$tmp/results \
 		SRLIB_MIRROR=$${SRLIB_MIRROR:-$$(test -d ../shared/datasets && cd ../shared/datasets && pwd)} \
+		SRLIB_WEIGHTS_MIRROR=$${SRLIB_WEIGHTS_MIRROR:-$$(test -d ../shared/weights && cd ../shared/weights && pwd)} \
 		$(BIN)/python -m pytest $(NBVAL_FLAGS) notebooks; status=$$?; rm -rf $$tmp; exit $$status
 
 # The inner loop: lint + the unit tests without the `slow` ones and without the notebooks (under a minute on
