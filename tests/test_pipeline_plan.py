@@ -120,12 +120,13 @@ def test_committed_notebook_declares_exactly_its_schema(name):
 
 @pytest.mark.parametrize("name", sorted(NOTEBOOK_PARAMS))
 def test_nbval_checks_trained_numbers_with_a_tolerance_not_as_text(name):
-    """A cell nbval compares as text must not print a PSNR: it checks it with `near` instead."""
+    """A cell nbval compares as text must not print a PSNR: `check_smoke` checks it against
+    notebooks/smoke_reference.json with a tolerance instead."""
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     for cell in nb.cells:
         checked = cell.cell_type == "code" and cell.source.startswith("# NBVAL_CHECK_OUTPUT")
         if checked and "psnr" in cell.source and name != "00_data":  # 00_data: Bicubic, no training
-            assert "near(" in cell.source, cell.source
+            assert f'check_smoke("{name}"' in cell.source, cell.source
             committed = "".join(o.get("text", "") for o in cell.outputs)
             assert "within 0.3 of the committed run" in committed, committed
 
