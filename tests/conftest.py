@@ -87,3 +87,15 @@ def weights_dir(weights_mirror: Path, tmp_path_factory: pytest.TempPathFactory) 
     target = tmp_path_factory.mktemp("weights")
     prepare_weights(None, target, weights_mirror, progress=False, offline=True)
     return target
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir with the Demo set and its x2 training cache, built once per test module."""
+    from srlib.data import demo
+    from srlib.data.patches import build_cache
+
+    d = tmp_path_factory.mktemp("data")
+    demo.materialize(d)
+    build_cache(["Demo"], 2, data_dir=d, progress=False)
+    return d

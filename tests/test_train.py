@@ -23,18 +23,6 @@ MODEL = "srcnn"  # smallest model with parameters and no batch norm
 BASE = {"runtime.threads": 1}  # fixed thread count: CPU kernels are then bitwise reproducible
 
 
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data dir with the Demo set and its x2 training cache built once for the module."""
-    from srlib.data import demo
-    from srlib.data.patches import build_cache
-
-    d = tmp_path_factory.mktemp("data")
-    demo.materialize(d)
-    build_cache(["Demo"], 2, data_dir=d, progress=False)
-    return d
-
-
 def _weights(path: str | Path) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)
 

@@ -32,17 +32,6 @@ BF16_MIN_PSNR_DB = 45.0
 BF16_LOSS_RTOL = 0.02
 
 
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from srlib.data import demo
-    from srlib.data.patches import build_cache
-
-    d = tmp_path_factory.mktemp("data")
-    demo.materialize(d)
-    build_cache(["Demo"], 2, data_dir=d, progress=False)
-    return d
-
-
 def _run(model: str, out: Path, data_dir: Path, **over: Any) -> dict[str, Any]:
     """Train; returns the first step's gradients, the final loss and the model's output on a fixed input."""
     grads: dict[str, torch.Tensor] = {}

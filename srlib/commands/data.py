@@ -26,6 +26,16 @@ examples:
 """
 
 
+def add_fetch_arguments(p: argparse.ArgumentParser) -> None:
+    """The download options `srlib data prepare` and `srlib weights prepare` share (one fetch machinery)."""
+    p.add_argument(
+        "--offline", action="store_true", help="never download; only keep and copy from the mirror"
+    )
+    p.add_argument("--timeout", type=float, default=30.0, metavar="S", help="network timeout in seconds (30)")
+    p.add_argument("--retries", type=int, default=2, metavar="N", help="extra attempts per download (2)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="data_command", required=True, metavar="ACTION")
 
@@ -48,12 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="download URL/<Set>/<file> instead of the pinned GitHub URLs (default: $SRLIB_DATA_URL_BASE)",
     )
-    p.add_argument(
-        "--offline", action="store_true", help="never download; only keep and copy from the mirror"
-    )
-    p.add_argument("--timeout", type=float, default=30.0, metavar="S", help="network timeout in seconds (30)")
-    p.add_argument("--retries", type=int, default=2, metavar="N", help="extra attempts per download (2)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_fetch_arguments(p)
 
     v = sub.add_parser(
         "verify",

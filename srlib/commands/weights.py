@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from srlib.commands.data import add_fetch_arguments
+
 NAMES_HELP = (
     "released models: srcnn (9-5-5, Table 2's SRCNN), srcnn-915, vdsr, lapsrn, or 'all' (default: all, "
     "which also fetches the two further SRCNN x3 variants of the release)"
@@ -50,12 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--url-base", metavar="URL", help="download URL/<folder>/<file> instead of the pinned URLs"
     )
-    p.add_argument(
-        "--offline", action="store_true", help="never download; only keep and copy from the mirror"
-    )
-    p.add_argument("--timeout", type=float, default=30.0, metavar="S", help="network timeout in seconds (30)")
-    p.add_argument("--retries", type=int, default=2, metavar="N", help="extra attempts per download (2)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_fetch_arguments(p)
     v = sub.add_parser(
         "verify",
         help="re-hash the released weights in the weights folder (changes nothing)",
