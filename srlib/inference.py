@@ -48,7 +48,6 @@ class SRResult:
     mode: str
 
 
-
 def parse_tile(value: str | int | None) -> int | str | None:
     """A `--tile` value: "auto", "none" (whole image, returned as None) or a positive number of LR pixels."""
     text = str(value).strip().lower()
@@ -57,6 +56,7 @@ def parse_tile(value: str | int | None) -> int | str | None:
     if not text.isdigit() or int(text) < 1:
         raise ValueError(f"--tile must be auto, none or a positive number of LR pixels, got {value!r}")
     return int(text)
+
 
 def _to_uint8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.round(x), 0, 255).astype(np.uint8)

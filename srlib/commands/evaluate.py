@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from srlib.commands.options import add_released_arguments, add_runtime_arguments
 from srlib.core.errors import UsageError
 from srlib.core.paper import SCALES, TEST_SETS, variant_label
 from srlib.core.protocol import PROTOCOLS
@@ -47,14 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir", help="data directory holding <Set>/<file> (default: $SRLIB_DATA or data/)"
     )
-    parser.add_argument(
-        "--device", default="auto", help="auto (CUDA if available, else CPU), cpu, cuda, cuda:N or mps"
-    )
     parser.add_argument("--name", help="label for the model in the output (default: the model name)")
-    parser.add_argument("--self-ensemble", action="store_true", help="x8 geometric self-ensemble")
     parser.add_argument("--save-dir", help="also save every SR image as DIR/<set>/x<scale>/<image>.png")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_model_arguments(parser)
+    add_runtime_arguments(parser)
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,26 +65,13 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="trained weights (<name>.pt with its model card <name>.json, as written by `srlib train`), one "
         "per scale; replaces --model, and --scales defaults to the scales of the given weights",
     )
-    parser.add_argument(
-        "--released",
-        metavar="NAME",
-        help="the authors' released weights instead of --model: srcnn (9-5-5), srcnn-915, vdsr, lapsrn "
-        "(fetch them with `srlib weights prepare`; `srlib models` lists them)",
-    )
-    parser.add_argument(
-        "--weights-dir", metavar="DIR", help="released weights folder (default: $SRLIB_WEIGHTS)"
-    )
+    add_released_arguments(parser)
     parser.add_argument(
         "--protocol",
         choices=PROTOCOLS,
         default="standard",
         help="standard (default: srlib's, reproduces the Bicubic row) or authors (the released test code's "
         "conventions of SRCNN, VDSR, LapSRN; docs/protocol.md)",
-    )
-    parser.add_argument(
-        "--tile",
-        default="auto",
-        help="LR tile size in pixels, 'auto' (tiles only very large images) or 'none' (default: auto)",
     )
 
 
@@ -210,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
         print(to_markdown(means))
     print(f"per-image rows: {out}\nset means:      {means_path(out)}")
     return 0
+
 
 def _built(model: Any, scale: int) -> Any:
     """A model instance to name the protocol's conventions by (built cheaply for a registry name)."""

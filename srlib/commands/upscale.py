@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from srlib.commands.options import add_released_arguments, add_runtime_arguments
 from srlib.core.errors import SrlibError
 from srlib.core.paper import SCALES, variant_label
 
@@ -93,31 +94,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="trained weights (<name>.pt with its model card <name>.json beside it)",
     )
     parser.add_argument(
-        "--released",
-        default=None,
-        metavar="NAME",
-        help="the authors' released weights: srcnn, srcnn-915, vdsr, lapsrn (needs --scale; fetch them with "
-        "`srlib weights prepare`)",
-    )
-    parser.add_argument("--weights-dir", metavar="DIR", help="released weights folder ($SRLIB_WEIGHTS)")
-    parser.add_argument(
         "--model",
         default=None,
         help="without --weights: 'bicubic' (MATLAB bicubic, no learned weights); with --weights: "
         "the expected model name (checked against the card)",
     )
-    parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
-    parser.add_argument(
-        "--tile",
-        default="auto",
-        help="LR tile size in pixels for large images, 'auto' (tiles only above a size "
-        "threshold) or 'none' (whole image) (default: auto)",
-    )
-    parser.add_argument(
-        "--self-ensemble",
-        action="store_true",
-        help="average the 8 flips/rotations (x8 slower, slightly better)",
-    )
+    add_released_arguments(parser, extra="; needs --scale")
+    add_runtime_arguments(parser)
     parser.add_argument(
         "--overwrite", action="store_true", help="replace existing output files (never an input file)"
     )

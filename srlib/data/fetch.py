@@ -25,7 +25,7 @@ import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from srlib import __version__
 from srlib.core.atomic import atomic_path
@@ -222,14 +222,25 @@ def _remove_stale_temporaries(items: list[Entry], data_dir: Path) -> int:
     return removed
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FetchCounts:
-    """What `fetch_entries` did: files kept, copied from the mirror, downloaded; mirror problems seen."""
+    """What `fetch_entries` did: files kept, copied from the mirror, downloaded, their bytes, the seconds it
+    took; mirror problems seen. The base of the data and weights prepare summaries (one report format)."""
 
     kept: int = 0
     copied: int = 0
     downloaded: int = 0
+    total_bytes: int = 0
+    seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+
+    def report(self, what: str, where: Path) -> str:
+        """`<what> (<MB>) verified in <where> -- <kept> already present, ...` and one line per warning."""
+        text = (
+            f"{what} ({self.total_bytes / 1e6:.1f} MB) verified in {where} -- {self.kept} already present, "
+            f"{self.copied} copied from the mirror, {self.downloaded} downloaded ({self.seconds:.1f} s)"
+        )
+        return "\n".join([text, *(f"warning: {w}" for w in self.warnings)])
 
 
 @dataclass(frozen=True)
@@ -247,6 +258,25 @@ class Sources:
     hint: str = ""
     desc: str = "fetch"
 
+    @classmethod
+    def given(
+        cls,
+        mirror: str | os.PathLike[str] | None,
+        default_mirror: Path | None,
+        mirror_env: str,
+        url_base: str | None,
+        url_env: str,
+        **rest: Any,
+    ) -> Sources:
+        """The sources of a prepare call: the `mirror` argument, else `default_mirror` (from $`mirror_env`);
+        `url_base`, else $`url_env`; `rest`: the other fields (offline, timeout, retries, hint, desc)."""
+        return cls(
+            mirror=Path(mirror) if mirror is not None else default_mirror,
+            mirror_label="mirror argument" if mirror is not None else f"${mirror_env}",
+            url_base=url_base if url_base is not None else (os.environ.get(url_env) or None),
+            **rest,
+        )
+
 
 def fetch_entries(items: list[Entry], root: Path, source: Sources, *, progress: bool = True) -> FetchCounts:
     """Make `root/<group>/<name>` hold every entry of `items`, verified: keep, else copy from the mirror, else
@@ -259,7 +289,8 @@ def fetch_entries(items: list[Entry], root: Path, source: Sources, *, progress: 
         bad_mirror = f"the {source.mirror_label} {source.mirror} is not a directory.\n{source.hint}"
     downloader = _Downloader(source.url_base, source.timeout, source.retries)
     failures: list[tuple[Entry, str]] = []
-    summary = FetchCounts()
+    start = time.perf_counter()
+    summary = FetchCounts(total_bytes=sum(e.size for e in items))
     with _lock(root):
         stale = _remove_stale_temporaries(items, root)
         if stale:
@@ -282,6 +313,7 @@ def fetch_entries(items: list[Entry], root: Path, source: Sources, *, progress: 
                     failures.append((entry, why))
     if failures:
         raise PrepareError(_failure_message(failures, items, root, downloader.unreachable, source.hint))
+    summary.seconds = time.perf_counter() - start
     return summary
 
 

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import csv
 import functools
+import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,21 +124,35 @@ def set_size(name: str) -> tuple[int, int]:
     return len(rows), sum(e.size for e in rows)
 
 
-def generate(source_manifest: str | Path, out: str | Path = MANIFEST_PATH) -> int:
-    """Write `out` from a mirror's MANIFEST.tsv (see module docstring); returns the number of rows."""
+def read_source(source_manifest: str | os.PathLike[str]) -> list[dict[str, str]]:
+    """The rows of a mirror's MANIFEST.tsv (tab-separated, with a header)."""
+    with open(source_manifest, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh, delimiter="\t"))
+
+
+def write_rows(out: str | os.PathLike[str], rows: Iterable[Sequence[str]]) -> int:
+    """Write a manifest (`COLUMNS`, then `rows`) to `out` atomically; returns the number of rows."""
     from srlib.core.atomic import write_text
 
-    with open(source_manifest, newline="", encoding="utf-8") as fh:
-        src = list(csv.DictReader(fh, delimiter="\t"))
-    order = {s: i for i, s in enumerate(ALL_SETS)}
-    src.sort(key=lambda r: (order[r["dataset"]], r["file"]))
-    lines = ["\t".join(COLUMNS)]
-    for r in src:
-        url = f"{RAW_BASE}/{r['source_repo']}/{r['source_commit']}/{r['source_path']}"
-        lines.append("\t".join((r["dataset"], r["file"], r["sha256"].lower(), str(int(r["bytes"])), url)))
+    lines = ["\t".join(COLUMNS), *("\t".join(r) for r in rows)]
     write_text(out, "\n".join(lines) + "\n")
+    return len(lines) - 1
+
+
+def generate(source_manifest: str | Path, out: str | Path = MANIFEST_PATH) -> int:
+    """Write `out` from a mirror's MANIFEST.tsv (see module docstring); returns the number of rows."""
+    order = {s: i for i, s in enumerate(ALL_SETS)}
+    src = sorted(read_source(source_manifest), key=lambda r: (order[r["dataset"]], r["file"]))
+    n = write_rows(
+        out,
+        (
+            (r["dataset"], r["file"], r["sha256"].lower(), str(int(r["bytes"])),
+             f"{RAW_BASE}/{r['source_repo']}/{r['source_commit']}/{r['source_path']}")
+            for r in src
+        ),
+    )  # fmt: skip
     _all_entries.cache_clear()
-    return len(src)
+    return n
 
 
 if __name__ == "__main__":  # pragma: no cover - maintenance tool

@@ -33,12 +33,14 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from srlib.core import paths
 from srlib.data.fetch import (  # noqa: F401 - PrepareError, is_valid and the defaults are this module's API
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT_S,
     SHOW_FIRST,
+    FetchCounts,
     PrepareError,
     Sources,
     _lock,
@@ -79,28 +81,17 @@ def split_sets(sets: str | Iterable[str] | None) -> tuple[tuple[str, ...], bool]
     return resolved, want_demo
 
 
-@dataclass
-class PrepareSummary:
+@dataclass(kw_only=True)
+class PrepareSummary(FetchCounts):
     """What `run_prepare` did."""
 
     data_dir: Path
     sets: tuple[str, ...]
     demo: bool
-    kept: int = 0
-    copied: int = 0
-    downloaded: int = 0
-    total_bytes: int = 0
-    seconds: float = 0.0
-    warnings: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         parts = ", ".join(self.sets + (("Demo",) if self.demo else ()))
-        text = (
-            f"{parts}: {self.kept + self.copied + self.downloaded} files ({self.total_bytes / 1e6:.1f} MB) "
-            f"verified in {self.data_dir} -- {self.kept} already present, {self.copied} copied from the "
-            f"mirror, {self.downloaded} downloaded ({self.seconds:.1f} s)"
-        )
-        return "\n".join([text, *(f"warning: {w}" for w in self.warnings)])
+        return self.report(f"{parts}: {self.kept + self.copied + self.downloaded} files", self.data_dir)
 
 
 def run_prepare(
@@ -114,26 +105,30 @@ def run_prepare(
     timeout: float = DEFAULT_TIMEOUT_S,
     retries: int = DEFAULT_RETRIES,
 ) -> PrepareSummary:
-    """`prepare`, returning a summary of what was kept, copied and downloaded (the CLI prints it)."""
+    """Make `<data_dir>/<Set>/<file>` hold every file of `sets`, sha256-verified; return what was kept,
+    copied and downloaded (the CLI prints it). `prepare` is the same, returning the data folder.
+
+    sets: set names (case-insensitive), the groups "all" / "test" / "train", or "Demo"; None = all six
+        benchmark and training sets (Demo only when named).
+    data_dir: default `srlib.core.paths.data_dir()` ($SRLIB_DATA, else the checkout's data/).
+    mirror: a folder laid out as `<mirror>/<Set>/<file>`; default $SRLIB_MIRROR. Tried before downloading.
+    progress: a tqdm progress bar (bytes).
+    url_base: download `<url_base>/<Set>/<file>` instead of the pinned URLs; default $SRLIB_DATA_URL_BASE.
+    offline: never download (only keep and copy).
+    timeout: seconds for connecting and for each read; retries: extra attempts per download.
+
+    Raises PrepareError (listing the missing files and how to give a mirror) when some file could be obtained
+    neither from the mirror nor by download; ValueError for unknown set names.
+    """
     start = time.perf_counter()
     names, want_demo = split_sets(sets)
     root = Path(data_dir) if data_dir is not None else paths.data_dir()
-    source = Sources(
-        mirror=Path(mirror) if mirror is not None else paths.mirror_dir(),
-        mirror_label="mirror argument" if mirror is not None else "$SRLIB_MIRROR",
-        url_base=url_base if url_base is not None else (os.environ.get(ENV_URL_BASE) or None),
-        offline=offline,
-        timeout=timeout,
-        retries=retries,
-        hint=MIRROR_HINT,
-        desc="srlib data",
-    )
-    items = entries(names) if names else []
-    counts = fetch_entries(items, root, source, progress=progress)
-    summary = PrepareSummary(
-        root, names, want_demo, counts.kept, counts.copied, counts.downloaded,
-        sum(e.size for e in items), warnings=counts.warnings,
+    source = Sources.given(
+        mirror, paths.mirror_dir(), "SRLIB_MIRROR", url_base, ENV_URL_BASE,
+        offline=offline, timeout=timeout, retries=retries, hint=MIRROR_HINT, desc="srlib data",
     )  # fmt: skip
+    counts = fetch_entries(entries(names) if names else [], root, source, progress=progress)
+    summary = PrepareSummary(**vars(counts), data_dir=root, sets=names, demo=want_demo)
     if want_demo:
         from srlib.data.demo import materialize
 
@@ -148,36 +143,11 @@ def prepare(
     data_dir: str | os.PathLike[str] | None = None,
     mirror: str | os.PathLike[str] | None = None,
     progress: bool = True,
-    *,
-    url_base: str | None = None,
-    offline: bool = False,
-    timeout: float = DEFAULT_TIMEOUT_S,
-    retries: int = DEFAULT_RETRIES,
+    **options: Any,
 ) -> Path:
-    """Make `<data_dir>/<Set>/<file>` hold every file of `sets`, sha256-verified; return `data_dir`.
-
-    sets: set names (case-insensitive), the groups "all" / "test" / "train", or "Demo"; None = all six
-        benchmark and training sets (Demo only when named).
-    data_dir: default `srlib.core.paths.data_dir()` ($SRLIB_DATA, else the checkout's data/).
-    mirror: a folder laid out as `<mirror>/<Set>/<file>`; default $SRLIB_MIRROR. Tried before downloading.
-    progress: a tqdm progress bar (bytes).
-    url_base: download `<url_base>/<Set>/<file>` instead of the pinned URLs; default $SRLIB_DATA_URL_BASE.
-    offline: never download (only keep and copy).
-    timeout: seconds for connecting and for each read; retries: extra attempts per download.
-
-    Raises PrepareError (listing the missing files and how to give a mirror) when some file could be obtained
-    neither from the mirror nor by download; ValueError for unknown set names.
-    """
-    return run_prepare(
-        sets,
-        data_dir,
-        mirror,
-        progress,
-        url_base=url_base,
-        offline=offline,
-        timeout=timeout,
-        retries=retries,
-    ).data_dir
+    """`run_prepare` (same arguments; `options`: url_base, offline, timeout, retries), returning `data_dir`:
+    `<data_dir>/<Set>/<file>` then holds every file of `sets`, sha256-verified."""
+    return run_prepare(sets, data_dir, mirror, progress, **options).data_dir
 
 
 @dataclass

@@ -19,18 +19,16 @@ Regenerate the table (only when the pinned sources change) with
 
 from __future__ import annotations
 
-import csv
 import functools
 import os
 import sys
-import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from srlib.core import paths
-from srlib.data.fetch import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, Sources, fetch_entries, is_valid
-from srlib.data.manifest import COLUMNS, Entry, read_manifest
+from srlib.data.fetch import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, FetchCounts, Sources, fetch_entries, is_valid
+from srlib.data.manifest import Entry, read_manifest, read_source, write_rows
 
 WEIGHTS_MANIFEST_PATH = Path(__file__).resolve().parent / "weights_manifest.tsv"
 WEIGHT_FOLDERS: tuple[str, ...] = ("srcnn", "vdsr", "lapsrn")
@@ -67,26 +65,15 @@ def select(relpaths: Iterable[str] | None = None) -> list[Entry]:
     return [weight_entry(p) for p in dict.fromkeys(relpaths)]
 
 
-@dataclass
-class WeightsSummary:
+@dataclass(kw_only=True)
+class WeightsSummary(FetchCounts):
     """What `prepare_weights` did (the CLI prints it)."""
 
     weights_dir: Path
     files: int = 0
-    kept: int = 0
-    copied: int = 0
-    downloaded: int = 0
-    total_bytes: int = 0
-    seconds: float = 0.0
-    warnings: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        text = (
-            f"{self.files} released weight files ({self.total_bytes / 1e6:.1f} MB) verified in "
-            f"{self.weights_dir} -- {self.kept} already present, {self.copied} copied from the mirror, "
-            f"{self.downloaded} downloaded ({self.seconds:.1f} s)"
-        )
-        return "\n".join([text, *(f"warning: {w}" for w in self.warnings)])
+        return self.report(f"{self.files} released weight files", self.weights_dir)
 
 
 def prepare_weights(
@@ -108,30 +95,14 @@ def prepare_weights(
     $SRLIB_WEIGHTS_URL_BASE).
     Raises `srlib.data.fetch.PrepareError` listing the files that could not be obtained.
     """
-    start = time.perf_counter()
     root = Path(weights_dir) if weights_dir is not None else paths.weights_dir()
     items = select(relpaths)
-    source = Sources(
-        mirror=Path(mirror) if mirror is not None else paths.weights_mirror_dir(),
-        mirror_label="mirror argument" if mirror is not None else "$SRLIB_WEIGHTS_MIRROR",
-        url_base=url_base if url_base is not None else (os.environ.get(ENV_WEIGHTS_URL_BASE) or None),
-        offline=offline,
-        timeout=timeout,
-        retries=retries,
-        hint=WEIGHTS_HINT,
-        desc="srlib weights",
-    )
+    source = Sources.given(
+        mirror, paths.weights_mirror_dir(), "SRLIB_WEIGHTS_MIRROR", url_base, ENV_WEIGHTS_URL_BASE,
+        offline=offline, timeout=timeout, retries=retries, hint=WEIGHTS_HINT, desc="srlib weights",
+    )  # fmt: skip
     counts = fetch_entries(items, root, source, progress=progress)
-    return WeightsSummary(
-        root,
-        len(items),
-        counts.kept,
-        counts.copied,
-        counts.downloaded,
-        sum(e.size for e in items),
-        time.perf_counter() - start,
-        counts.warnings,
-    )
+    return WeightsSummary(**vars(counts), weights_dir=root, files=len(items))
 
 
 def state(entry: Entry, weights_dir: str | os.PathLike[str] | None = None, rehash: bool = False) -> str:
@@ -146,17 +117,13 @@ def state(entry: Entry, weights_dir: str | os.PathLike[str] | None = None, rehas
 
 def generate(source_manifest: str | Path, out: str | Path = WEIGHTS_MANIFEST_PATH) -> int:
     """Write `out` from a weights mirror's MANIFEST.tsv (columns file, sha256, bytes, raw_url, ...)."""
-    from srlib.core.atomic import write_text
-
-    with open(source_manifest, newline="", encoding="utf-8") as fh:
-        src = list(csv.DictReader(fh, delimiter="\t"))
-    lines = ["\t".join(COLUMNS)]
-    for r in src:
-        folder, name = r["file"].split("/", 1)
-        lines.append("\t".join((folder, name, r["sha256"].lower(), str(int(r["bytes"])), r["raw_url"])))
-    write_text(out, "\n".join(lines) + "\n")
+    n = write_rows(
+        out,
+        ((*r["file"].split("/", 1), r["sha256"].lower(), str(int(r["bytes"])), r["raw_url"])
+         for r in read_source(source_manifest)),
+    )  # fmt: skip
     weight_entries.cache_clear()
-    return len(src)
+    return n
 
 
 if __name__ == "__main__":  # pragma: no cover - maintenance tool
