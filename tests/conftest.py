@@ -99,3 +99,12 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     demo.materialize(d)
     build_cache(["Demo"], 2, data_dir=d, progress=False)
     return d
+
+
+@pytest.fixture(autouse=True)
+def _own_results(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the checkout's committed results through `srlib.core.paths.results_dir()`:
+    `$SRLIB_RESULTS` is a fresh folder per test unless the test sets its own (tests that check the committed
+    results name `REPO / "results"` explicitly)."""
+    if "SRLIB_RESULTS" not in os.environ:
+        monkeypatch.setenv("SRLIB_RESULTS", str(tmp_path_factory.mktemp("results")))

@@ -104,3 +104,46 @@ def test_cli(run, set5: Path, weights_dir: Path, tmp_path: Path, capsys):
     assert "refusing to replace" in capsys.readouterr().err and len(run.calls) == 1
     assert released.main([*argv, "--scales", "5"]) == 2
     assert "no x5 model; scales: [2, 3, 4]" in capsys.readouterr().err
+
+
+class _Runs:
+    """What `released_plan`, `evaluate_for` and `means_for` need of `srlib.pipeline.runs.Runs`."""
+
+    def __init__(self, root: Path, data_dir: Path) -> None:
+        self.profile = self.name = "smoke"
+        self.root, self.data_dir = root, data_dir
+
+
+def test_a_subset_profile_reads_the_full_evaluation(
+    set5: Path, weights_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """smoke scores Set5's first 2 images: with the full released evaluation in `<results>/released` it shows
+    the means over those 2 images of the full rows, bitwise equal to evaluating them, and evaluates nothing;
+    with a stale full evaluation it evaluates its subset in its own folder and leaves the full one alone."""
+    monkeypatch.setenv("SRLIB_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("SRLIB_WEIGHTS", str(weights_dir))
+    name, runs = "srcnn", _Runs(tmp_path / "results" / "smoke", set5)
+    assert not released.released_plan(name, "smoke", runs.root).from_full  # no full evaluation yet
+    full = released.evaluate_released(name, SETS, released.full_root(), data_dir=set5, progress=False)
+    assert full["images"].tolist() == [5, 5, 5]
+    plan = released.released_plan(name, "smoke", runs.root)
+    assert plan.from_full and plan.root == released.full_root() and plan.max_images == {"Set5": 2}
+
+    calls: list[dict] = []
+    real = srlib.evaluation.evaluate
+    monkeypatch.setattr(srlib.evaluation, "evaluate", lambda *a, **k: calls.append(k) or real(*a, **k))
+    rows = released.evaluate_for(runs, name)
+    assert not calls and sorted(rows["image"].unique()) == ["baby", "bird"] and len(rows) == 6
+    means, records = released.means_for(runs, [name], SETS)
+    direct = released.evaluate_released(name, SETS, tmp_path / "direct", data_dir=set5, max_images=2,
+                                        progress=False)  # fmt: skip
+    assert len(calls) == 1 and means.equals(direct)
+    assert records[name]["subset"] == {"Set5": 2} and records[name]["where"] == "../released"
+
+    before = released.rows_csv(released.full_root(), name).read_bytes()
+    monkeypatch.setattr(released, "code_hash", lambda: "0" * 64)  # the full evaluation is now stale
+    stale = released.released_plan(name, "smoke", runs.root)
+    assert not stale.from_full and stale.root == runs.root / "released"
+    released.evaluate_for(runs, name)
+    assert len(calls) == 2 and calls[-1]["max_images"] == {"Set5": 2}
+    assert released.rows_csv(released.full_root(), name).read_bytes() == before

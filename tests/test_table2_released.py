@@ -52,3 +52,14 @@ def test_table2_caption_names_a_released_subset(tmp_path):
     assert "declared subsets -- Set5: first 2 (srlib commit unknown)" in written[1].read_text()
     _, plain = tables.write_table2(ours, "smoke", tmp_path / "plain")
     assert "authors' weights" not in plain[1].read_text()
+
+
+def test_table2_caption_names_the_subset_read_from_the_full_evaluation(tmp_path):
+    ours = _means([("srcnn", 2, "Set5", 30.0, 0.9)])
+    released = _means([("released-srcnn", 2, "Set5", 36.6, 0.95)])
+    records = {"srcnn": {"protocol": "standard", "commit": "0123456789abcdef", "max_images": None,
+                         "subset": {"Urban100": 20}, "where": "../released"}}  # fmt: skip
+    _, written = tables.write_table2(ours, "quick", tmp_path, released=released, records=records)
+    md = written[1].read_text()
+    assert "on the full test sets and shown here as the means over this profile's declared subsets " in md
+    assert "(Urban100: first 20) (srlib commit 0123456789ab; records ../released/eval/released-*.json)" in md

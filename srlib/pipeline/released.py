@@ -250,49 +250,90 @@ def table2_releases() -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class ReleasedPlan:
-    """Where and on what a profile's released evaluation of one model runs."""
+    """Where and on what a profile's released evaluation of one model runs. `from_full`: the profile's
+    image subset (`max_images`) is read from the rows of the full evaluation in `root`, not evaluated."""
 
     root: Path
     sets: list[str]
     max_images: dict[str, int] | None
+    from_full: bool = False
+
+
+def full_root() -> Path:
+    """The one full-set evaluation of the released weights: `<srlib.core.paths.results_dir()>/released`."""
+    from srlib.core import paths
+
+    return paths.results_dir() / "released"
 
 
 def released_plan(name: str, profile: str, profile_root: PathLike) -> ReleasedPlan:
-    """A profile that evaluates every image of every test set (paper) reads the one full evaluation in
-    `<srlib.core.paths.results_dir()>/released` (it does not depend on training); a profile that declares
-    fewer sets or an image subset (smoke; quick: Urban100's first 20) evaluates exactly what it scores its
-    own trainings on into `<profile_root>/released`, so its released rows compare like for like and a subset
-    never replaces the full evaluation."""
-    from srlib.core import paths
+    """The released evaluation does not depend on training, so it runs once, on every image of every test
+    set, into `full_root()`, and every profile reads it: a full-coverage profile (paper) as it is, a profile
+    that declares fewer sets or an image subset (smoke; quick: Urban100's first 20) as the means over exactly
+    the images it scores its own trainings on (like for like). Only when that full evaluation is missing or
+    stale (its record does not match: other code, weights or protocol) does a subset profile evaluate its
+    subset itself, into `<profile_root>/released`, so a subset never replaces the full evaluation."""
     from srlib.core.paper import TABLE2_MODELS, TEST_SETS
     from srlib.released import release
     from srlib.train import eval_plan
 
     sets = list(dict.fromkeys(s for m in TABLE2_MODELS for s in eval_plan(profile, m)["sets"]))
     model = release(name).paper_model or release(name).model
-    limits = {k: int(v) for k, v in eval_plan(profile, model)["max_images"].items() if k in sets}
+    limits = {k: int(v) for k, v in eval_plan(profile, model)["max_images"].items() if k in sets} or None
     if set(TEST_SETS) <= set(sets) and not limits:
-        return ReleasedPlan(paths.results_dir() / "released", list(TEST_SETS), None)
-    return ReleasedPlan(Path(profile_root) / "released", sets, limits or None)
+        return ReleasedPlan(full_root(), list(TEST_SETS), None)
+    if stale_reason(full_root(), name, inputs(name, sets)) is None:
+        return ReleasedPlan(full_root(), sets, limits, from_full=True)
+    return ReleasedPlan(Path(profile_root) / "released", sets, limits)
+
+
+def subset_rows(rows: Any, sets: Sequence[str], max_images: Mapping[str, int] | None) -> Any:
+    """The per-image `rows` of `sets`, only the first n images (manifest order, as `srlib.evaluation`
+    selects them) of each set that `max_images` limits to n."""
+    from srlib.data.manifest import entries
+
+    rows = rows[rows["set"].isin(list(sets))]
+    for set_name, n in (max_images or {}).items():
+        keep = {Path(e.name).stem for e in entries([set_name])[: int(n)]}
+        rows = rows[(rows["set"] != set_name) | rows["image"].astype(str).isin(keep)]
+    return rows.reset_index(drop=True)
+
+
+def _plan_rows(plan: ReleasedPlan, name: str, sets: Sequence[str]) -> Any:
+    import pandas as pd
+
+    limits = plan.max_images if plan.from_full else None
+    return subset_rows(pd.read_csv(rows_csv(plan.root, name)), sets, limits)
+
+
+def _plan_means(plan: ReleasedPlan, name: str, sets: Sequence[str]) -> Any:
+    from srlib.evaluation import set_means
+
+    return set_means(_plan_rows(plan, name, sets)) if plan.from_full else _read_means(plan.root, name, sets)
 
 
 def outputs(name: str, profile: str, profile_root: PathLike) -> tuple[Path, ...]:
-    """The files a profile's released step writes (rows, means, record)."""
+    """The files a profile's released step writes or reads (rows, means, record)."""
     root = released_plan(name, profile, profile_root).root
     return rows_csv(root, name), means_csv(root, name), record_path(root, name)
+
+
+def _wanted(plan: ReleasedPlan, name: str, sets: Sequence[str]) -> dict[str, Any]:
+    """The record inputs `plan` needs on `sets` (the full evaluation's when the plan reads from it)."""
+    limits = None if plan.from_full else {k: v for k, v in (plan.max_images or {}).items() if k in sets}
+    return inputs(name, sets, max_images=limits or None)
 
 
 def evaluate_for(runs: Any, name: str, sets: Sequence[str] | None = None, *, progress: bool = False) -> Any:
     """The released evaluation of `name` for `runs`' profile (`released_plan`; `sets` default: the plan's),
     reused or computed; returns its per-image rows on `sets` (02_evaluate's `released` step)."""
-    import pandas as pd
-
     plan = released_plan(name, runs.profile, runs.root)
     sets = list(sets or plan.sets)
-    limits = {k: v for k, v in (plan.max_images or {}).items() if k in sets} or None
-    evaluate_released(name, sets, plan.root, data_dir=runs.data_dir, max_images=limits, progress=progress)
-    rows = pd.read_csv(rows_csv(plan.root, name))
-    return rows[rows["set"].isin(sets)].reset_index(drop=True)
+    wanted = _wanted(plan, name, sets)
+    evaluate_released(
+        name, sets, plan.root, data_dir=runs.data_dir, max_images=wanted["max_images"], progress=progress
+    )
+    return _plan_rows(plan, name, sets)
 
 
 def means_for(
@@ -300,7 +341,7 @@ def means_for(
 ) -> tuple[Any, dict[str, dict[str, Any]]]:
     """(set means, {name: record}) of the released models `names` on `sets` for `runs`' profile. A missing or
     stale evaluation is computed only with `train_missing`; otherwise MissingResultError lists them all with
-    the step that produces each."""
+    the step that produces each. A record read for a subset says so (`subset`: {set: n})."""
     import pandas as pd
 
     from srlib.pipeline.runs import MissingResultError
@@ -308,17 +349,16 @@ def means_for(
     frames, records, missing = [], {}, []
     for name in names:
         plan = released_plan(name, runs.profile, runs.root)
-        limits = {k: v for k, v in (plan.max_images or {}).items() if k in sets} or None
-        wanted = inputs(name, sets, max_images=limits)
-        reason = stale_reason(plan.root, name, wanted)
+        reason = stale_reason(plan.root, name, _wanted(plan, name, sets))
         if reason is not None and not train_missing:
             missing.append(f"02_evaluate-released-{name} ({reason})")
             continue
         if reason is not None:
             evaluate_for(runs, name, sets)
-        frames.append(_read_means(plan.root, name, sets))
+        frames.append(_plan_means(plan, name, sets))
         where = Path(os.path.relpath(plan.root, runs.root)).as_posix()  # relative: relocatable captions
-        records[name] = {**(read_record(plan.root, name) or {}), "where": where}
+        subset = {k: v for k, v in (plan.max_images or {}).items() if k in sets} if plan.from_full else {}
+        records[name] = {**(read_record(plan.root, name) or {}), "where": where, "subset": subset}
     if missing:
         raise MissingResultError(
             f"released evaluations missing or out of date for {runs.name}: {'; '.join(missing)}; run them "

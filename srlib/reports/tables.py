@@ -324,18 +324,26 @@ def released_caption(records: Mapping[str, Mapping[str, Any]]) -> str:
     rows = ", ".join(display_name(released_label(n)) for n in records)
     protocols = sorted({str(r.get("protocol")) for r in records.values()})
     commits = sorted({_short_commit(r.get("commit")) for r in records.values()})
-    limits = sorted(
-        {f"{s}: first {n}" for r in records.values() for s, n in (r.get("max_images") or {}).items()}
-    )
+    limits, subsets = _firsts(records, "max_images"), _firsts(records, "subset")
     where = sorted({str(r.get("where", "")) for r in records.values()} - {""})
     return (
         f"Rows {rows}: the authors' released weights loaded into srlib's classes (not trained here), "
         f"evaluated under protocol {', '.join(protocols)} on "
         + ("declared subsets -- " + "; ".join(limits) if limits else "the full test sets")
+        + (
+            " and shown here as the means over this profile's declared subsets (" + "; ".join(subsets) + ")"
+            if subsets
+            else ""
+        )
         + f" (srlib commit {', '.join(commits)}"
         + (f"; records {', '.join(w + '/eval/released-*.json' for w in where)}" if where else "")
         + "); every other learned row is our training."
     )
+
+
+def _firsts(records: Mapping[str, Mapping[str, Any]], key: str) -> list[str]:
+    """`<set>: first <n>` for every {set: n} under `key` in `records`, sorted, each once."""
+    return sorted({f"{s}: first {n}" for r in records.values() for s, n in (r.get(key) or {}).items()})
 
 
 def _short_commit(commit: str | None) -> str:
