@@ -50,7 +50,7 @@ def _replicate(code: Path, results: Path, data_dir: Path, mirror: Path) -> Path:
             "--only", *only, "--data-dir", str(data_dir), "--mirror", str(mirror)]  # fmt: skip
     done = subprocess.run(argv, env=env, cwd=results.parent, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "results in " + str(results / "smoke") in done.stdout  # the srlib of `code` ran, into `results`
+    assert "results in " + str(results / "smoke") in done.stdout  # it wrote into `results`, nowhere else
     return results / "smoke"
 
 
