@@ -22,6 +22,37 @@ def _mirror() -> Path | None:
     return None
 
 
+def _results_state() -> dict[str, bytes]:
+    import hashlib
+
+    root = REPO / "results"
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).digest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The committed results are what the docs cite: remember them, so a test that writes there fails."""
+    session.config.stash[_RESULTS_KEY] = _results_state()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    before = session.config.stash.get(_RESULTS_KEY, None)
+    if before is None:
+        return
+    after = _results_state()
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    if changed:
+        shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        print(f"\nERROR: the test session changed the checkout's results/: {shown} (git checkout results/)")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_RESULTS_KEY = pytest.StashKey[dict[str, bytes]]()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every test that reads the mirror carries the `data` marker, whether or not its author remembered it,
     so `-m "not data"` really runs without the mirror."""

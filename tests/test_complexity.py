@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srlib.core.coverage import CoverageError
 from srlib.models import build_model
 from srlib.models.complexity import count_macs, count_parameters, lr_size, macs_by_op
 from srlib.reports.models_table import complexity_table, variants, wide_markdown, write_models_table
@@ -154,6 +155,16 @@ def test_models_table_of_a_profile(tmp_path) -> None:
     table = pd.read_csv(tmp_path / "models.csv").fillna("")
     channels = load_profile("smoke")["models"]["memnet"]["options"]["channels"]
     assert f"channels={channels}" in table[table.model == "memnet"].options.iloc[0]
+
+
+
+def test_models_table_rewrites_itself_but_never_with_less(tmp_path) -> None:
+    """A second run over an existing results folder (the pipeline's 04_table2) replaces the table: the
+    default variants' empty label reads back as NaN and is not a lost variant. Fewer scales still refuse."""
+    write_models_table(tmp_path, profile="smoke", scales=(2, 3), out_hw=(12, 16))
+    write_models_table(tmp_path, profile="smoke", scales=(2, 3), out_hw=(12, 16))
+    with pytest.raises(CoverageError, match="lacks scale 3"):
+        write_models_table(tmp_path, profile="smoke", scales=(2,), out_hw=(12, 16))
 
 
 @pytest.mark.filterwarnings("ignore")

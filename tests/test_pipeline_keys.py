@@ -24,9 +24,12 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Step], Path,
     tmp = tmp_path_factory.mktemp("keys")
     pkg = tmp / "src" / "srlib"
     shutil.copytree(paths.PACKAGE_DIR, pkg, ignore=shutil.ignore_patterns("__pycache__", ".*"))
-    steps = plan("smoke", [2, 3, 4], results_dir=tmp / "results", data_dir=tmp / "data")
+    with pytest.MonkeyPatch.context() as mp:  # the shared released evaluation too: never the checkout's
+        mp.setenv("SRLIB_RESULTS", str(tmp / "results"))
+        steps = plan("smoke", [2, 3, 4], results_dir=tmp / "results", data_dir=tmp / "data")
     for step in steps:  # what the upstream steps would have written
         for p in step.inputs:
+            assert tmp in p.parents, f"{p} is outside the test's folder: faking it would overwrite it"
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(f"output of an upstream step: {p.name}\n")
     return steps, pkg, tmp / "results"
