@@ -122,6 +122,22 @@ def compare_methods(
     return out
 
 
+def released_models(
+    names: Sequence[str], scale: int, weights_dir: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
+    """{"SRCNN (authors' weights)": model} for the releases `names` that serve `scale`, so Fig. 5 shows the
+    published baselines beside our trainings. Their files are fetched and sha256-verified first
+    (`srlib.data.weights_manifest.prepare_weights`: mirror, else the pinned URLs; kept when already there)."""
+    from srlib.data.weights_manifest import prepare_weights
+    from srlib.released import load_released, release
+    from srlib.reports.compare import released_label
+    from srlib.reports.tables import display_name
+
+    served = [n for n in names if scale in release(n).scales]
+    prepare_weights(sorted({release(n).files[scale] for n in served}), weights_dir, progress=False)
+    return {display_name(released_label(n)): load_released(n, scale, weights_dir) for n in served}
+
+
 def comparison_figure(
     image: str,
     models: Mapping[str, Any],
