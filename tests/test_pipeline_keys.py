@@ -61,14 +61,16 @@ def test_editing_figures_changes_only_the_figure_step(planned):
     assert _changed_by_editing(planned, "reports/figures.py") == {"05_figures"}
 
 
-def test_editing_tables_changes_only_the_table_steps(planned):
-    assert _changed_by_editing(planned, "reports/tables.py") == {"03_table1_ablation", "04_table2"}
+def test_editing_tables_changes_only_the_table_and_figure_steps(planned):
+    # 05_figures labels the released models' panels with tables.display_name (Table 2's row names)
+    changed = _changed_by_editing(planned, "reports/tables.py")
+    assert changed == {"03_table1_ablation", "04_table2", "05_figures"}
 
 
 def test_editing_the_paper_join_changes_the_steps_that_compare_with_the_paper(planned):
     changed = _changed_by_editing(planned, "reports/compare.py")
     evaluations = {s.id for s in planned[0] if s.notebook == "02_evaluate"}
-    assert changed == {"00_data", "03_table1_ablation", "04_table2", *evaluations}
+    assert changed == {"00_data", "03_table1_ablation", "04_table2", "05_figures", *evaluations}
 
 
 def test_editing_a_command_changes_no_key_and_editing_training_changes_every_step(planned):
