@@ -23,8 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile",
         default="quick",
-        help="training profile: smoke (minutes, checks the pipeline), quick (CPU, ~90 min, reduced models), "
-        "paper (the paper's recipe; GPU, days), or a path to a profile JSON (default: quick)",
+        help="training profile: smoke (minutes, checks the pipeline), quick (CPU, under an hour, reduced "
+        "models), paper (the paper's recipe; GPU, days), or a path to a profile JSON (default: quick)",
     )
     parser.add_argument(
         "--scales", type=int, nargs="+", default=list(SCALES), metavar="S",
@@ -67,8 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run independent trainings and evaluations concurrently, at most one per device, in "
         "dependency order (e.g. --devices cuda:0 cuda:1; a device may repeat: --devices cpu cpu); each "
         "notebook gets its device as $SRLIB_DEVICE; seeded, so the results equal a sequential run's; a "
-        "failed step stops only the steps that depend on it (default: one step at a time, on the profile's "
-        "device)",
+        "failed step stops only the steps that depend on it (default: on a CPU, a profile that pins "
+        "runtime.threads runs cores / threads steps at once -- quick: 1 thread, so 2 steps on 2 cores; "
+        "--devices cpu runs one at a time; else one step at a time, on the profile's device)",
     )  # fmt: skip
     parser.add_argument(
         "--kernel",

@@ -278,13 +278,17 @@ def run_pipeline(
 ) -> dict[str, dict[str, Any]]:
     """Plan and run the replication (see `plan`); `only` restricts it to the named steps (notebook names or
     step ids) and what they depend on; `force` re-runs the selected steps even if up to date. With `devices`
-    independent steps run concurrently, one per device (Runner.run_on_devices). The results folder is
-    locked while it runs (`srlib.pipeline.lock`): a second run on it fails at once."""
+    independent steps run concurrently, one per device (Runner.run_on_devices); without, a profile that
+    pins `runtime.threads` on a CPU runs cores // threads steps at once (`workers.default_devices`). The
+    results folder is locked while it runs (`srlib.pipeline.lock`): a second run on it fails at once."""
     from srlib.core.device import resolve_device
+    from srlib.pipeline import workers
 
     for device in devices or ():
         resolve_device(device)  # an absent GPU fails here, in one line, before any step starts
     profile = absolute_profile(profile)
+    threads = workers.profile_threads(profile)
+    devices = workers.default_devices(profile) if devices is None else devices
     steps = plan(profile, scales, results_dir=results_dir, data_dir=data_dir, mirror=mirror)
     selected = order_steps(steps, only)
     name = Runs(profile, results_dir).name
@@ -293,9 +297,11 @@ def run_pipeline(
     timeout = CELL_TIMEOUTS.get(name, 3600) if cell_timeout is None else cell_timeout
     runner, _ = make_runner(
         profile, results_dir, data_dir=data_dir, mirror=mirror, kernel=kernel, cell_timeout=timeout, log=log,
-        progress_bar=progress_bar, provenance_extra=lambda: pipeline_provenance(profile, root, selected),
+        progress_bar=progress_bar and not devices, threads=threads,
+        provenance_extra=lambda: pipeline_provenance(profile, root, selected),
     )  # fmt: skip
     with ResultsLock(root):  # one writer per results folder
         on = f", on {' '.join(devices)}" if devices else ""
+        on += f", {threads} torch thread(s) per step (runtime.threads)" if threads else ""
         log(f"replicate: profile {name}, scales {list(scales)}, {len(selected)} steps{on}, results in {root}")
         return runner.run(selected, force=targets if force else (), devices=devices)

@@ -31,6 +31,7 @@ from srlib.core.provenance import device_info, git_state, package_versions
 from srlib.pipeline.kernel import KERNEL_NAME, ensure_kernel, kernel_env
 from srlib.pipeline.keys import Hasher, SourceIndex, changes, notebook_digest, portable
 from srlib.pipeline.params import NOTEBOOK_PARAMS, check_params
+from srlib.pipeline.workers import thread_env
 
 
 class StepFailed(RuntimeError):
@@ -162,6 +163,7 @@ class Runner:
     provenance_extra: Callable[[], dict[str, Any]] | None = None
     package_dir: Path = paths.PACKAGE_DIR
     anchors: Mapping[str, Path] = field(default_factory=dict)
+    threads: int | None = None  # torch threads of each kernel (srlib.pipeline.workers); None: torch's own
 
     def __post_init__(self) -> None:
         self.anchors = {"srlib": self.package_dir, **self.anchors, "results": self.root}
@@ -359,6 +361,8 @@ class Runner:
         """Execute one step (with `$SRLIB_DEVICE` = `device` if given), check its outputs exist, record it."""
         t0 = time.monotonic()
         extra = {"device": device} if device else {}
+        if self.threads:
+            extra["threads"] = self.threads
         self._execute(step, key, device)
         wall = time.monotonic() - t0
         done.append((step.notebook, wall))
@@ -375,7 +379,8 @@ class Runner:
     def _execute(self, step: Step, key: str, device: str | None = None) -> None:
         """Run `step` into a hidden `.running` copy, renamed to the executed copy when it ends. Ctrl-C
         (KeyboardInterrupt) passes through: the step keeps its previous record and a re-run resumes there.
-        With `device`, the kernel starts with `$SRLIB_DEVICE` set to it (kernel_env)."""
+        With `device`, the kernel starts with `$SRLIB_DEVICE` set to it, and with `threads`, with
+        OMP_NUM_THREADS (kernel_env, srlib.pipeline.workers)."""
         import papermill
         from papermill.exceptions import PapermillExecutionError
 
@@ -383,7 +388,8 @@ class Runner:
         final.parent.mkdir(parents=True, exist_ok=True)
         running = final.with_name(f".{final.stem}.running.ipynb")
         t0 = time.monotonic()
-        env = {"kernel_manager_class": kernel_env({DEVICE_ENV: device})} if device else {}
+        extra = {**({DEVICE_ENV: device} if device else {}), **thread_env(self.threads)}
+        env = {"kernel_manager_class": kernel_env(extra)} if extra else {}
         try:
             papermill.execute_notebook(
                 str(self.notebook_path(step)),
