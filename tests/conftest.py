@@ -132,6 +132,24 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
+@pytest.fixture
+def write_notebook():
+    """`write(path, parameters_source, *cell_sources)`: a notebook for the srlib kernel whose first cell is
+    the tagged `parameters` cell (the runner tests' tiny notebooks)."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from srlib.pipeline.kernel import KERNEL_NAME
+
+    def write(path: Path, parameters: str, *cells: str) -> None:
+        first = new_code_cell(parameters, metadata={"tags": ["parameters"]})
+        spec = {"name": KERNEL_NAME, "display_name": "Python (srlib)", "language": "python"}
+        nb = new_notebook(cells=[first, *map(new_code_cell, cells)], metadata={"kernelspec": spec})
+        nbformat.write(nb, path)
+
+    return write
+
+
 @pytest.fixture(autouse=True)
 def _own_results(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads or writes the checkout's committed results through `srlib.core.paths.results_dir()`:

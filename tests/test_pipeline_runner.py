@@ -6,11 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
 
-from srlib.pipeline.kernel import KERNEL_NAME
 from srlib.pipeline.keys import Hasher, SourceIndex
 from srlib.pipeline.params import PARAMS_MARKER, ParameterError
 from srlib.pipeline.runner import Runner, Step, StepFailed, order_steps
@@ -72,26 +69,19 @@ def test_source_index_follows_static_lazy_and_dynamic_imports(tmp_path):
     assert "lone.py" not in index.digest(index.closure(["srlib.a", "srlib.lazy"]))
 
 
-def _tiny_notebook(path: Path) -> None:
-    nb = new_notebook(
-        cells=[
-            new_code_cell(f"{PARAMS_MARKER}\nx = 1\nout = ''\nsleep = 0.0",
-                          metadata={"tags": ["parameters"]}),
-            new_code_cell("from srlib.pipeline.params import validate_params\n"
-                          f"validate_params('t', globals(), {SRC})"),
-            new_code_cell("import pathlib, time\ntime.sleep(sleep)\nassert x != 99, 'x is 99'\nif out:\n"
-                          "    pathlib.Path(out).write_text(str(x))"),
-        ]
-    )  # fmt: skip
-    nb.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "Python (srlib)", "language": "python"}
-    nbformat.write(nb, path)
+TINY_PARAMS = f"{PARAMS_MARKER}\nx = 1\nout = ''\nsleep = 0.0"
+TINY_CELLS = (
+    f"from srlib.pipeline.params import validate_params\nvalidate_params('t', globals(), {SRC})",
+    "import pathlib, time\ntime.sleep(sleep)\nassert x != 99, 'x is 99'\nif out:\n"
+    "    pathlib.Path(out).write_text(str(x))",
+)
 
 
 @pytest.mark.slow
-def test_runner_skips_done_steps_and_reports_failures(tmp_path):
+def test_runner_skips_done_steps_and_reports_failures(tmp_path, write_notebook):
     nbdir = tmp_path / "nb"
     nbdir.mkdir()
-    _tiny_notebook(nbdir / "t.ipynb")
+    write_notebook(nbdir / "t.ipynb", TINY_PARAMS, *TINY_CELLS)
     lines: list[str] = []
     runner = Runner(nbdir, tmp_path / "res", cell_timeout=20, schemas={"t": TINY_SCHEMA}, log=lines.append)
     out = tmp_path / "res" / "a.txt"

@@ -9,12 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
 
 from srlib.pipeline import workers
-from srlib.pipeline.kernel import KERNEL_NAME
 from srlib.pipeline.runner import Runner, Step
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,25 +58,18 @@ def test_thread_env_names_what_torch_reads_at_start():
     assert out.stdout.strip() == "1"
 
 
+# writes the OMP_NUM_THREADS the kernel saw and torch's thread count to `out`
 THREADS_CELL = (
     "import os, pathlib, torch\n"
     "pathlib.Path(out).write_text(f\"{os.environ.get('OMP_NUM_THREADS')} {torch.get_num_threads()}\")"
 )
 
 
-def _threads_notebook(path: Path) -> None:
-    """A notebook that writes the OMP_NUM_THREADS its kernel saw and torch's thread count to `out`."""
-    spec = {"name": KERNEL_NAME, "display_name": "Python (srlib)", "language": "python"}
-    params = new_code_cell("# Parameters\nout = ''", metadata={"tags": ["parameters"]})
-    nb = new_notebook(cells=[params, new_code_cell(THREADS_CELL)], metadata={"kernelspec": spec})
-    nbformat.write(nb, path)
-
-
 @pytest.mark.slow
-def test_every_kernel_starts_with_the_profile_s_thread_count(tmp_path):
+def test_every_kernel_starts_with_the_profile_s_thread_count(tmp_path, write_notebook):
     nbdir = tmp_path / "nb"
     nbdir.mkdir()
-    _threads_notebook(nbdir / "t.ipynb")
+    write_notebook(nbdir / "t.ipynb", "# Parameters\nout = ''", THREADS_CELL)
     runner = Runner(nbdir, tmp_path / "res", schemas={"t": {"out": str}}, log=lambda line: None, threads=1)
     seq, par = tmp_path / "seq.txt", tmp_path / "par.txt"
     runner.run([Step("t-seq", "t", {"out": str(seq)}, outputs=(seq,))])

@@ -1,8 +1,9 @@
 """How many pipeline steps run at once on a CPU, and with how many torch threads each.
 
 Why: CPU numerics depend on torch's intra-op thread count (a training's weights differ between 1 and 2
-threads, docs/benchmarks.md), and the small models of a CPU profile use a second thread poorly (two 1-thread
-steps side by side do 1.4-1.6x the work of one 2-thread step, docs/benchmarks.md). A profile that pins
+threads, docs/benchmarks.md), and much of a CPU step is single-threaded anyway (kernel start, imports, image
+decoding, degradation, metrics): two 1-thread steps side by side overlap those parts, which a second thread
+inside one step cannot (docs/benchmarks.md, "CPU slots"). A profile that pins
 `runtime.threads` (quick: 1) therefore computes the same bits on any machine whatever its core count, and
 the pipeline may run cores // threads of its steps side by side without changing a result: every kernel of
 that profile starts with OMP_NUM_THREADS = threads, so an evaluation uses the thread count of the training
