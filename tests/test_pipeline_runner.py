@@ -78,7 +78,7 @@ TINY_CELLS = (
 
 
 @pytest.mark.slow
-def test_runner_skips_done_steps_and_reports_failures(tmp_path, write_notebook):
+def test_runner_skips_done_steps_and_reports_failures(tmp_path, write_notebook, capfd):
     nbdir = tmp_path / "nb"
     nbdir.mkdir()
     write_notebook(nbdir / "t.ipynb", TINY_PARAMS, *TINY_CELLS)
@@ -89,6 +89,7 @@ def test_runner_skips_done_steps_and_reports_failures(tmp_path, write_notebook):
 
     runner.run([ok])
     assert out.read_text() == "5"
+    assert "without encryption" not in capfd.readouterr().err  # the kernel's start-up noise (KERNEL_ARGS)
     rec = json.loads((tmp_path / "res" / "steps" / "t-a.json").read_text())
     assert rec["status"] == "ok" and rec["wall_s"] > 0
     assert rec["srlib_modules"] == ["srlib", "srlib.pipeline", "srlib.pipeline.params"]

@@ -10,6 +10,11 @@ from typing import Any
 
 KERNEL_NAME = "srlib"
 KERNEL_DISPLAY_NAME = "Python (srlib)"
+# Why quiet: every kernel start otherwise logs ipykernel's "running over TCP without encryption" warning,
+# once per step, burying the progress lines. The pipeline's kernels listen on the loopback interface only
+# and every message is signed with the connection file's key (readable only by the user); errors still
+# reach stderr.
+KERNEL_ARGS = ("--IPKernelApp.log_level=ERROR",)
 
 
 class KernelError(RuntimeError):

@@ -28,7 +28,7 @@ from typing import Any
 from srlib.core import atomic, paths
 from srlib.core.device import DEVICE_ENV
 from srlib.core.provenance import device_info, git_state, package_versions
-from srlib.pipeline.kernel import KERNEL_NAME, ensure_kernel, kernel_env
+from srlib.pipeline.kernel import KERNEL_ARGS, KERNEL_NAME, ensure_kernel, kernel_env
 from srlib.pipeline.keys import Hasher, SourceIndex, changes, notebook_digest, portable
 from srlib.pipeline.params import NOTEBOOK_PARAMS, check_params
 from srlib.pipeline.workers import thread_env
@@ -399,6 +399,7 @@ class Runner:
                 execution_timeout=self.cell_timeout,
                 progress_bar=self.progress_bar,
                 cwd=str(self.notebooks_dir),
+                extra_arguments=list(KERNEL_ARGS),
                 **env,
             )
         except PapermillExecutionError as exc:
