@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import platform
 import statistics
 import sys
 import time
@@ -81,15 +80,14 @@ def measure(model: str, kind: str, procs: int, threads: int, seconds: float) -> 
 
 
 def cpu_name() -> str:
+    """The CPU model as provenance records it, plus whether it has AVX-512 (bf16/fp32 speed differs)."""
+    from srlib.core.provenance import device_info
+
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                flags = Path("/proc/cpuinfo").read_text()
-                return name + (" (AVX-512)" if "avx512f" in flags else " (AVX2, no AVX-512)")
+        avx512 = " avx512f" in Path("/proc/cpuinfo").read_text()
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return device_info()["cpu"] or "unknown CPU"
+    return f"{device_info()['cpu']} ({'AVX-512' if avx512 else 'AVX2, no AVX-512'})"
 
 
 def main() -> None:

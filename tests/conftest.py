@@ -139,11 +139,11 @@ def write_notebook():
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook
 
-    from srlib.pipeline.kernel import KERNEL_NAME
+    from srlib.pipeline.kernel import KERNEL_DISPLAY_NAME, KERNEL_NAME
 
     def write(path: Path, parameters: str, *cells: str) -> None:
         first = new_code_cell(parameters, metadata={"tags": ["parameters"]})
-        spec = {"name": KERNEL_NAME, "display_name": "Python (srlib)", "language": "python"}
+        spec = {"name": KERNEL_NAME, "display_name": KERNEL_DISPLAY_NAME, "language": "python"}
         nb = new_notebook(cells=[first, *map(new_code_cell, cells)], metadata={"kernelspec": spec})
         nbformat.write(nb, path)
 
